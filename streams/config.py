@@ -1,0 +1,86 @@
+"""Configuration: command-line flags, then `MRR_*` environment variables, then `mrr.toml`.
+
+The first source that names a setting wins. `mrr.toml` is read from the working directory (or the
+path in `MRR_CONFIG`); its keys are the field names below, at the top level.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Mapping
+
+import msgspec
+
+from projections.engine.settings import MrrSettings
+
+
+class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Everything the `mrr` command needs to know; each field is also `MRR_<NAME>`."""
+
+    data_dir: str = ".mrr"
+    """Where the embedded ledger and SQLite projections live."""
+    kafka_bootstrap: str | None = None
+    """Kafka bootstrap servers; when set, the Kafka ledger is used instead of the embedded one."""
+    database_url: str | None = None
+    """SQLAlchemy URL of the Postgres projections; when unset, SQLite in `data_dir`."""
+    ledger_topic: str = "mrr.ledger"
+    future_horizon_days: int = 366
+    """Events whose `occurred_at` is further in the future than this are rejected."""
+    reporting_currency: str = "USD"
+    churn_recognition: str = "at_period_end"
+    past_due_grace_days: int | None = None
+    once_discounts_reduce_mrr: bool = False
+    classification_window_seconds: int = 0
+
+    def mrr_settings(self) -> MrrSettings:
+        """The engine's settings, validated."""
+        return msgspec.convert(
+            {
+                "reporting_currency": self.reporting_currency,
+                "churn_recognition": self.churn_recognition,
+                "past_due_grace_days": self.past_due_grace_days,
+                "once_discounts_reduce_mrr": self.once_discounts_reduce_mrr,
+                "classification_window_seconds": self.classification_window_seconds,
+            },
+            MrrSettings,
+        )
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in Config.__struct_fields__:
+        raw = environ.get("MRR_" + name.upper())
+        if raw is not None and raw != "":
+            values[name] = raw
+    return values
+
+
+def _from_toml(environ: Mapping[str, str]) -> dict[str, Any]:
+    path = Path(environ.get("MRR_CONFIG", "mrr.toml"))
+    if not path.is_file():
+        return {}
+    with path.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def load_config(
+    flags: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Merge flags > environment > mrr.toml > defaults; raise ValueError naming a bad setting."""
+    environ = os.environ if environ is None else environ
+    merged: dict[str, Any] = {}
+    merged.update(_from_toml(environ))
+    merged.update(_from_env(environ))
+    merged.update({k: v for k, v in (flags or {}).items() if v is not None})
+    try:
+        config = msgspec.convert(merged, Config, strict=False)
+        config.mrr_settings()
+    except msgspec.ValidationError as exc:
+        raise ValueError(f"invalid setting: {exc}") from exc
+    return config
