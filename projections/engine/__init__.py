@@ -1,0 +1,33 @@
+"""The pure MRR engine: events in, MRR timelines out. No I/O, no clock, no SQL, no Kafka.
+
+Public API:
+- `FxTable`: FX rates by effective date, with inverse and cross rates.
+- `compute_timeline(customer_id, events, settings, fx)`: one customer's `Timeline` from scratch;
+  `events` are that customer's events in recorded order.
+- `CustomerEngine`: the same, incrementally (`apply(batch)` returns the new `Timeline`).
+"""
+
+from projections.engine.fx import FxTable
+from projections.engine.model import (
+    MOVEMENT_TYPES,
+    CustomerInterval,
+    FxImpact,
+    Movement,
+    SubscriptionInterval,
+    Timeline,
+)
+from projections.engine.settings import MrrSettings
+from projections.engine.timeline import CustomerEngine, compute_timeline
+
+__all__ = [
+    "MOVEMENT_TYPES",
+    "CustomerEngine",
+    "CustomerInterval",
+    "FxImpact",
+    "FxTable",
+    "Movement",
+    "MrrSettings",
+    "SubscriptionInterval",
+    "Timeline",
+    "compute_timeline",
+]

@@ -1,0 +1,338 @@
+"""One customer's MRR timeline from its events (MRR_SPEC.md §2–§4): a small discrete-event run.
+
+Events take effect at `occurred_at` (ties in recorded order). Time-driven effects (a scheduled
+cancellation at `cancel_at`, auto-churn of a past-due subscription after the grace period) are
+timers that fire at their own instant unless a withdrawing or paying event comes first; at the
+same instant events go before timers. Everything due within `classification_window_seconds` of
+the first due item is applied as one group, which yields at most one movement, dated at the
+group's first instant.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+from fractions import Fraction
+from typing import Sequence
+
+from ledger.events import (
+    CancellationScheduled,
+    CancellationWithdrawn,
+    EventBase,
+    InvoicePaid,
+    InvoicePaymentFailed,
+    SubscriptionCanceled,
+    SubscriptionRenewed,
+    SubscriptionStarted,
+    SubscriptionUpdated,
+    Terms,
+)
+from projections.engine.fx import FxTable, convert_minor
+from projections.engine.model import (
+    CustomerInterval,
+    FxImpact,
+    Movement,
+    SubscriptionInterval,
+    Timeline,
+)
+from projections.engine.pricing import ZERO_STATUSES, billing_interval_label, list_mrr, plan_of
+from projections.engine.settings import MrrSettings
+
+MRR_EVENT_TYPES = (
+    SubscriptionStarted,
+    SubscriptionUpdated,
+    SubscriptionRenewed,
+    CancellationScheduled,
+    CancellationWithdrawn,
+    SubscriptionCanceled,
+    InvoicePaymentFailed,
+    InvoicePaid,
+)
+
+_CANCEL = "cancel"
+_AUTO_CHURN = "auto_churn"
+
+
+class _Subscription:
+    """Mutable state of one subscription during a run."""
+
+    __slots__ = (
+        "subscription_id", "terms", "list_mrr", "ended", "cancel_at", "past_due_since",
+        "auto_churned", "rate", "emitted", "emitted_from",
+    )
+
+    def __init__(self, subscription_id: str) -> None:
+        self.subscription_id = subscription_id
+        self.terms: Terms | None = None
+        self.list_mrr = 0
+        self.ended = False
+        self.cancel_at: dt.datetime | None = None
+        self.past_due_since: dt.datetime | None = None
+        self.auto_churned = False
+        self.rate: Fraction | None = None
+        self.emitted: tuple | None = None
+        self.emitted_from: dt.datetime | None = None
+
+    def live(self) -> bool:
+        return self.terms is not None and not self.ended and not self.auto_churned
+
+    def native(self, on_request: bool) -> int:
+        """MRR in the subscription's currency, after status and cancellation rules."""
+        if not self.live():
+            return 0
+        if on_request and self.cancel_at is not None:
+            return 0
+        if self.terms.status in ZERO_STATUSES:  # type: ignore[union-attr]
+            return 0
+        return self.list_mrr
+
+    def status(self) -> str:
+        if self.past_due_since is not None:
+            return "past_due"
+        return self.terms.status  # type: ignore[union-attr]
+
+
+class _Run:
+    """The discrete-event run over one customer's events."""
+
+    def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
+        self.customer_id = customer_id
+        self.settings = settings
+        self.fx = fx
+        self.reporting = settings.reporting_currency
+        self.on_request = settings.churn_recognition == "on_request"
+        self.grace = (
+            None if settings.past_due_grace_days is None
+            else dt.timedelta(days=settings.past_due_grace_days)
+        )
+        self.window = dt.timedelta(seconds=settings.classification_window_seconds)
+        self.subs: dict[str, _Subscription] = {}
+        self.timers: list[tuple[dt.datetime, int, str, str, object, str]] = []
+        self.timer_seq = 0
+        self.had_mrr = False
+        self.mrr = 0
+        self.mrr_from: dt.datetime | None = None
+        self.customer_intervals: list[CustomerInterval] = []
+        self.subscription_intervals: list[SubscriptionInterval] = []
+        self.movements: list[Movement] = []
+        self.fx_impacts: list[FxImpact] = []
+
+    # --- conversion -------------------------------------------------------------------------
+    def _lock_rate(self, sub: _Subscription, terms: Terms, occurred_at: dt.datetime) -> None:
+        if terms.currency == self.reporting:
+            sub.rate = Fraction(1)
+            return
+        start = terms.current_period_start or occurred_at
+        day = start.astimezone(dt.timezone.utc).date()
+        sub.rate = self.fx.rate(terms.currency, self.reporting, day)
+
+    def _reporting(self, native: int, sub: _Subscription) -> int | None:
+        if native == 0:
+            return 0
+        if sub.rate is None:
+            return None
+        return convert_minor(native, sub.rate, sub.terms.currency, self.reporting)  # type: ignore[union-attr]
+
+    # --- timers -----------------------------------------------------------------------------
+    def _push_timer(self, when: dt.datetime, kind: str, sub_id: str, token: object, cause: str) -> None:
+        self.timer_seq += 1
+        heapq.heappush(self.timers, (when, self.timer_seq, kind, sub_id, token, cause))
+
+    def _fire(self, kind: str, sub_id: str, token: object) -> bool:
+        sub = self.subs[sub_id]
+        if kind == _CANCEL:
+            if sub.cancel_at != token or sub.ended:
+                return False
+            sub.ended = True
+            sub.cancel_at = None
+            return True
+        if sub.past_due_since != token or not sub.live():
+            return False
+        sub.auto_churned = True
+        return True
+
+    # --- events -----------------------------------------------------------------------------
+    def _sub(self, sub_id: str) -> _Subscription:
+        sub = self.subs.get(sub_id)
+        if sub is None:
+            sub = self.subs[sub_id] = _Subscription(sub_id)
+        return sub
+
+    def _apply(self, event: EventBase) -> None:
+        sub = self._sub(event.subscription_id)  # type: ignore[attr-defined]
+        at = event.occurred_at
+        if isinstance(event, (SubscriptionStarted, SubscriptionRenewed)):
+            self._set_terms(sub, event.terms, at, relock=True)
+            sub.ended = False
+            sub.auto_churned = False
+            if isinstance(event, SubscriptionStarted):
+                sub.cancel_at = None
+                sub.past_due_since = None
+        elif isinstance(event, SubscriptionUpdated):
+            first = sub.terms is None
+            relock = first or sub.terms.currency != event.terms.currency  # type: ignore[union-attr]
+            self._set_terms(sub, event.terms, at, relock=relock)
+            if event.terms.status != "past_due" and sub.past_due_since is not None:
+                sub.past_due_since = None
+                sub.auto_churned = False
+        elif isinstance(event, CancellationScheduled):
+            if sub.live():
+                sub.cancel_at = max(event.cancel_at, at)
+                self._push_timer(sub.cancel_at, _CANCEL, sub.subscription_id, sub.cancel_at, event.event_id)
+        elif isinstance(event, CancellationWithdrawn):
+            sub.cancel_at = None
+        elif isinstance(event, SubscriptionCanceled):
+            sub.ended = True
+            sub.cancel_at = None
+            sub.past_due_since = None
+        elif isinstance(event, InvoicePaymentFailed):
+            if sub.live() and sub.past_due_since is None:
+                sub.past_due_since = at
+                if self.grace is not None:
+                    self._push_timer(at + self.grace, _AUTO_CHURN, sub.subscription_id, at, event.event_id)
+        elif isinstance(event, InvoicePaid):
+            sub.past_due_since = None
+            sub.auto_churned = False
+
+    def _set_terms(self, sub: _Subscription, terms: Terms, at: dt.datetime, relock: bool) -> None:
+        sub.terms = terms
+        sub.list_mrr = list_mrr(terms, self.settings.once_discounts_reduce_mrr)
+        if relock:
+            self._lock_rate(sub, terms, at)
+
+    # --- the run ----------------------------------------------------------------------------
+    def _state(self) -> dict[str, tuple[int, Fraction | None, int | None]]:
+        state = {}
+        for sub_id, sub in self.subs.items():
+            native = sub.native(self.on_request)
+            state[sub_id] = (native, sub.rate, self._reporting(native, sub))
+        return state
+
+    def run(self, events: Sequence[EventBase]) -> None:
+        ordered = sorted(
+            (e for e in events if isinstance(e, MRR_EVENT_TYPES)), key=lambda e: e.occurred_at
+        )
+        i, n = 0, len(ordered)
+        while i < n or self.timers:
+            t_event = ordered[i].occurred_at if i < n else None
+            t_timer = self.timers[0][0] if self.timers else None
+            start = t_event if t_timer is None or (t_event is not None and t_event <= t_timer) else t_timer
+            horizon = start + self.window
+            before = self._state()
+            causes: list[str] = []
+            while True:
+                t_event = ordered[i].occurred_at if i < n else None
+                t_timer = self.timers[0][0] if self.timers else None
+                if t_event is not None and t_event <= horizon and (t_timer is None or t_event <= t_timer):
+                    event = ordered[i]
+                    i += 1
+                    self._apply(event)
+                    causes.append(event.event_id)
+                elif t_timer is not None and t_timer <= horizon:
+                    _, _, kind, sub_id, token, cause = heapq.heappop(self.timers)
+                    if self._fire(kind, sub_id, token):
+                        causes.append(cause)
+                else:
+                    break
+            self._settle(start, before, causes)
+        self._close_all()
+
+    def _settle(self, at: dt.datetime, before: dict, causes: list[str]) -> None:
+        after = self._state()
+        before_total = sum(r for _, _, r in before.values() if r is not None)
+        after_total = sum(r for _, _, r in after.values() if r is not None)
+        fx = 0
+        for sub_id, (native, rate, reporting) in before.items():
+            new_rate = after[sub_id][1]
+            if native and rate is not None and new_rate is not None and new_rate != rate:
+                sub = self.subs[sub_id]
+                fx += convert_minor(native, new_rate, sub.terms.currency, self.reporting) - reporting  # type: ignore[union-attr,operator]
+        ids = tuple(dict.fromkeys(causes))
+        if fx:
+            self.fx_impacts.append(FxImpact(self.customer_id, at, fx, ids))
+        delta = after_total - before_total - fx
+        if delta:
+            self.movements.append(
+                Movement(self.customer_id, at, self._classify(before_total, after_total, delta),
+                         delta, before_total, after_total, ids)
+            )
+        if after_total != before_total:
+            self._close_customer_interval(at)
+            self.mrr, self.mrr_from = after_total, at
+        if after_total > 0:
+            self.had_mrr = True
+        for sub_id in after:
+            self._emit_subscription(self.subs[sub_id], at, after[sub_id])
+
+    def _classify(self, before: int, after: int, delta: int) -> str:
+        if before == 0:
+            return "reactivation" if self.had_mrr else "new_business"
+        if after == 0:
+            return "churn"
+        return "expansion" if delta > 0 else "contraction"
+
+    def _close_customer_interval(self, at: dt.datetime | None) -> None:
+        if self.mrr and self.mrr_from is not None:
+            self.customer_intervals.append(CustomerInterval(self.customer_id, self.mrr_from, at, self.mrr))
+
+    def _emit_subscription(self, sub: _Subscription, at: dt.datetime, state: tuple) -> None:
+        native, _, reporting = state
+        key = None
+        if sub.live():
+            terms = sub.terms
+            key = (sub.status(), terms.currency, native, reporting, plan_of(terms), billing_interval_label(terms))  # type: ignore[union-attr,arg-type]
+        if key == sub.emitted:
+            return
+        self._close_subscription_interval(sub, at)
+        sub.emitted, sub.emitted_from = key, at
+
+    def _close_subscription_interval(self, sub: _Subscription, at: dt.datetime | None) -> None:
+        if sub.emitted is None or sub.emitted_from is None:
+            return
+        status, currency, native, reporting, plan, interval = sub.emitted
+        self.subscription_intervals.append(
+            SubscriptionInterval(self.customer_id, sub.subscription_id, sub.emitted_from, at,
+                                 status, currency, native, reporting, plan, interval)
+        )
+
+    def _close_all(self) -> None:
+        self._close_customer_interval(None)
+        for sub in self.subs.values():
+            self._close_subscription_interval(sub, None)
+
+    def timeline(self) -> Timeline:
+        return Timeline(
+            customer_id=self.customer_id,
+            customer_intervals=tuple(self.customer_intervals),
+            subscription_intervals=tuple(sorted(self.subscription_intervals)),
+            movements=tuple(self.movements),
+            fx_impacts=tuple(self.fx_impacts),
+        )
+
+
+def compute_timeline(
+    customer_id: str, events: Sequence[EventBase], settings: MrrSettings, fx: FxTable
+) -> Timeline:
+    """The customer's timeline from scratch; `events` are its events in recorded order."""
+    run = _Run(customer_id, settings, fx)
+    run.run(events)
+    return run.timeline()
+
+
+class CustomerEngine:
+    """Incremental use of the engine: feed batches of one customer's events as they are recorded.
+
+    Each `apply` returns the timeline as known after that batch, identical to `compute_timeline`
+    over every event applied so far (late events restate the history from their `occurred_at`).
+    """
+
+    def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
+        self.customer_id = customer_id
+        self.settings = settings
+        self.fx = fx
+        self.events: list[EventBase] = []
+
+    def apply(self, events: Sequence[EventBase]) -> Timeline:
+        """Add a batch (recorded order) and return the new timeline."""
+        self.events.extend(events)
+        return compute_timeline(self.customer_id, self.events, self.settings, self.fx)
