@@ -38,18 +38,9 @@ from projections.engine.model import (
 from projections.engine.pricing import ZERO_STATUSES, billing_interval_label, list_mrr, plan_of
 from projections.engine.settings import MrrSettings
 
-MRR_EVENT_TYPES = (
-    SubscriptionStarted,
-    SubscriptionUpdated,
-    SubscriptionRenewed,
-    CancellationScheduled,
-    CancellationWithdrawn,
-    SubscriptionCanceled,
-    InvoicePaymentFailed,
-    InvoicePaid,
-)
 
 _CANCEL = "cancel"
+_ONE = Fraction(1)
 _AUTO_CHURN = "auto_churn"
 
 
@@ -58,7 +49,7 @@ class _Subscription:
 
     __slots__ = (
         "subscription_id", "terms", "list_mrr", "ended", "cancel_at", "past_due_since",
-        "auto_churned", "rate", "emitted", "emitted_from",
+        "auto_churned", "rate", "emitted", "emitted_from", "state", "plan", "interval",
     )
 
     def __init__(self, subscription_id: str) -> None:
@@ -72,6 +63,9 @@ class _Subscription:
         self.rate: Fraction | None = None
         self.emitted: tuple | None = None
         self.emitted_from: dt.datetime | None = None
+        self.state: tuple[int, Fraction | None, int | None] = (0, None, 0)
+        self.plan = ""
+        self.interval = ""
 
     def live(self) -> bool:
         return self.terms is not None and not self.ended and not self.auto_churned
@@ -120,7 +114,7 @@ class _Run:
     # --- conversion -------------------------------------------------------------------------
     def _lock_rate(self, sub: _Subscription, terms: Terms, occurred_at: dt.datetime) -> None:
         if terms.currency == self.reporting:
-            sub.rate = Fraction(1)
+            sub.rate = _ONE
             return
         start = terms.current_period_start or occurred_at
         day = start.astimezone(dt.timezone.utc).date()
@@ -138,8 +132,7 @@ class _Run:
         self.timer_seq += 1
         heapq.heappush(self.timers, (when, self.timer_seq, kind, sub_id, token, cause))
 
-    def _fire(self, kind: str, sub_id: str, token: object) -> bool:
-        sub = self.subs[sub_id]
+    def _fire(self, kind: str, sub: _Subscription, token: object) -> bool:
         if kind == _CANCEL:
             if sub.cancel_at != token or sub.ended:
                 return False
@@ -158,111 +151,126 @@ class _Run:
             sub = self.subs[sub_id] = _Subscription(sub_id)
         return sub
 
-    def _apply(self, event: EventBase) -> None:
-        sub = self._sub(event.subscription_id)  # type: ignore[attr-defined]
-        at = event.occurred_at
-        if isinstance(event, (SubscriptionStarted, SubscriptionRenewed)):
-            self._set_terms(sub, event.terms, at, relock=True)
-            sub.ended = False
-            sub.auto_churned = False
-            if isinstance(event, SubscriptionStarted):
-                sub.cancel_at = None
-                sub.past_due_since = None
-        elif isinstance(event, SubscriptionUpdated):
-            first = sub.terms is None
-            relock = first or sub.terms.currency != event.terms.currency  # type: ignore[union-attr]
-            self._set_terms(sub, event.terms, at, relock=relock)
-            if event.terms.status != "past_due" and sub.past_due_since is not None:
-                sub.past_due_since = None
-                sub.auto_churned = False
-        elif isinstance(event, CancellationScheduled):
-            if sub.live():
-                sub.cancel_at = max(event.cancel_at, at)
-                self._push_timer(sub.cancel_at, _CANCEL, sub.subscription_id, sub.cancel_at, event.event_id)
-        elif isinstance(event, CancellationWithdrawn):
-            sub.cancel_at = None
-        elif isinstance(event, SubscriptionCanceled):
-            sub.ended = True
-            sub.cancel_at = None
-            sub.past_due_since = None
-        elif isinstance(event, InvoicePaymentFailed):
-            if sub.live() and sub.past_due_since is None:
-                sub.past_due_since = at
-                if self.grace is not None:
-                    self._push_timer(at + self.grace, _AUTO_CHURN, sub.subscription_id, at, event.event_id)
-        elif isinstance(event, InvoicePaid):
+    def _start(self, sub: _Subscription, event: SubscriptionStarted) -> None:
+        self._set_terms(sub, event.terms, event.occurred_at, relock=True)
+        sub.ended = sub.auto_churned = False
+        sub.cancel_at = sub.past_due_since = None
+
+    def _renew(self, sub: _Subscription, event: SubscriptionRenewed) -> None:
+        self._set_terms(sub, event.terms, event.occurred_at, relock=True)
+        sub.ended = sub.auto_churned = False
+
+    def _update(self, sub: _Subscription, event: SubscriptionUpdated) -> None:
+        relock = sub.terms is None or sub.terms.currency != event.terms.currency
+        self._set_terms(sub, event.terms, event.occurred_at, relock=relock)
+        if event.terms.status != "past_due" and sub.past_due_since is not None:
             sub.past_due_since = None
             sub.auto_churned = False
+
+    def _schedule_cancel(self, sub: _Subscription, event: CancellationScheduled) -> None:
+        if sub.live():
+            sub.cancel_at = max(event.cancel_at, event.occurred_at)
+            self._push_timer(sub.cancel_at, _CANCEL, sub.subscription_id, sub.cancel_at, event.event_id)
+
+    def _withdraw_cancel(self, sub: _Subscription, event: CancellationWithdrawn) -> None:
+        sub.cancel_at = None
+
+    def _cancel(self, sub: _Subscription, event: SubscriptionCanceled) -> None:
+        sub.ended = True
+        sub.cancel_at = sub.past_due_since = None
+
+    def _payment_failed(self, sub: _Subscription, event: InvoicePaymentFailed) -> None:
+        if sub.live() and sub.past_due_since is None:
+            sub.past_due_since = event.occurred_at
+            if self.grace is not None:
+                self._push_timer(event.occurred_at + self.grace, _AUTO_CHURN, sub.subscription_id,
+                                 event.occurred_at, event.event_id)
+
+    def _paid(self, sub: _Subscription, event: InvoicePaid) -> None:
+        sub.past_due_since = None
+        sub.auto_churned = False
 
     def _set_terms(self, sub: _Subscription, terms: Terms, at: dt.datetime, relock: bool) -> None:
         sub.terms = terms
         sub.list_mrr = list_mrr(terms, self.settings.once_discounts_reduce_mrr)
+        sub.plan = plan_of(terms)
+        sub.interval = billing_interval_label(terms)
         if relock:
             self._lock_rate(sub, terms, at)
 
     # --- the run ----------------------------------------------------------------------------
-    def _state(self) -> dict[str, tuple[int, Fraction | None, int | None]]:
-        state = {}
-        for sub_id, sub in self.subs.items():
-            native = sub.native(self.on_request)
-            state[sub_id] = (native, sub.rate, self._reporting(native, sub))
-        return state
+    def _refresh(self, sub: _Subscription) -> tuple[int, Fraction | None, int | None]:
+        native = sub.native(self.on_request)
+        sub.state = (native, sub.rate, self._reporting(native, sub))
+        return sub.state
 
     def run(self, events: Sequence[EventBase]) -> None:
         ordered = sorted(
-            (e for e in events if isinstance(e, MRR_EVENT_TYPES)), key=lambda e: e.occurred_at
+            (e for e in events if type(e) in _APPLY), key=lambda e: e.occurred_at
         )
         i, n = 0, len(ordered)
-        while i < n or self.timers:
+        timers = self.timers
+        window = self.window
+        while i < n or timers:
             t_event = ordered[i].occurred_at if i < n else None
-            t_timer = self.timers[0][0] if self.timers else None
+            t_timer = timers[0][0] if timers else None
             start = t_event if t_timer is None or (t_event is not None and t_event <= t_timer) else t_timer
-            horizon = start + self.window
-            before = self._state()
+            horizon = start + window if window else start
+            touched: dict[str, tuple] = {}
             causes: list[str] = []
             while True:
                 t_event = ordered[i].occurred_at if i < n else None
-                t_timer = self.timers[0][0] if self.timers else None
+                t_timer = timers[0][0] if timers else None
                 if t_event is not None and t_event <= horizon and (t_timer is None or t_event <= t_timer):
                     event = ordered[i]
                     i += 1
-                    self._apply(event)
+                    sub = self._sub(event.subscription_id)  # type: ignore[attr-defined]
+                    if sub.subscription_id not in touched:
+                        touched[sub.subscription_id] = sub.state
+                    _APPLY[type(event)](self, sub, event)
                     causes.append(event.event_id)
                 elif t_timer is not None and t_timer <= horizon:
-                    _, _, kind, sub_id, token, cause = heapq.heappop(self.timers)
-                    if self._fire(kind, sub_id, token):
+                    _, _, kind, sub_id, token, cause = heapq.heappop(timers)
+                    sub = self.subs[sub_id]
+                    if sub_id not in touched:
+                        touched[sub_id] = sub.state
+                    if self._fire(kind, sub, token):
                         causes.append(cause)
                 else:
                     break
-            self._settle(start, before, causes)
+            self._settle(start, touched, causes)
         self._close_all()
 
-    def _settle(self, at: dt.datetime, before: dict, causes: list[str]) -> None:
-        after = self._state()
-        before_total = sum(r for _, _, r in before.values() if r is not None)
-        after_total = sum(r for _, _, r in after.values() if r is not None)
+    def _settle(self, at: dt.datetime, touched: dict[str, tuple], causes: list[str]) -> None:
         fx = 0
-        for sub_id, (native, rate, reporting) in before.items():
-            new_rate = after[sub_id][1]
-            if native and rate is not None and new_rate is not None and new_rate != rate:
-                sub = self.subs[sub_id]
+        change = 0
+        subs = self.subs
+        for sub_id, (native, rate, reporting) in touched.items():
+            sub = subs[sub_id]
+            after = self._refresh(sub)
+            new_rate = after[1]
+            if native and rate is not None and new_rate is not None and new_rate is not rate and new_rate != rate:
                 fx += convert_minor(native, new_rate, sub.terms.currency, self.reporting) - reporting  # type: ignore[union-attr,operator]
+            change += (after[2] or 0) - (reporting or 0)
+            self._emit_subscription(sub, at, after)
+        if not change and not fx:
+            return
+        before_total = self.mrr
+        after_total = before_total + change
         ids = tuple(dict.fromkeys(causes))
         if fx:
             self.fx_impacts.append(FxImpact(self.customer_id, at, fx, ids))
-        delta = after_total - before_total - fx
+        delta = change - fx
         if delta:
             self.movements.append(
                 Movement(self.customer_id, at, self._classify(before_total, after_total, delta),
                          delta, before_total, after_total, ids)
             )
-        if after_total != before_total:
+        if change:
             self._close_customer_interval(at)
             self.mrr, self.mrr_from = after_total, at
         if after_total > 0:
             self.had_mrr = True
-        for sub_id in after:
-            self._emit_subscription(self.subs[sub_id], at, after[sub_id])
 
     def _classify(self, before: int, after: int, delta: int) -> str:
         if before == 0:
@@ -280,7 +288,7 @@ class _Run:
         key = None
         if sub.live():
             terms = sub.terms
-            key = (sub.status(), terms.currency, native, reporting, plan_of(terms), billing_interval_label(terms))  # type: ignore[union-attr,arg-type]
+            key = (sub.status(), terms.currency, native, reporting, sub.plan, sub.interval)  # type: ignore[union-attr]
         if key == sub.emitted:
             return
         self._close_subscription_interval(sub, at)
@@ -308,6 +316,19 @@ class _Run:
             movements=tuple(self.movements),
             fx_impacts=tuple(self.fx_impacts),
         )
+
+
+_APPLY = {
+    SubscriptionStarted: _Run._start,
+    SubscriptionRenewed: _Run._renew,
+    SubscriptionUpdated: _Run._update,
+    CancellationScheduled: _Run._schedule_cancel,
+    CancellationWithdrawn: _Run._withdraw_cancel,
+    SubscriptionCanceled: _Run._cancel,
+    InvoicePaymentFailed: _Run._payment_failed,
+    InvoicePaid: _Run._paid,
+}
+MRR_EVENT_TYPES = tuple(_APPLY)
 
 
 def compute_timeline(
