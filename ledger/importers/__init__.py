@@ -1,0 +1,1 @@
+"""Importers: turn files from other tools into ledger events (nothing here writes to a ledger)."""

@@ -1,0 +1,141 @@
+"""PNG charts of the MRR bridge (matplotlib, Agg backend: no display needed).
+
+Both functions take bridge rows in the `mrr report bridge --json` shape (MRR_SPEC.md §7): a
+`period` label and money as decimal strings (or Decimals) in major units of `currency`. Floats
+appear only here, at the very end, because plotting needs them.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+Row = Mapping[str, Any]
+
+UP = (("new_business", "New business", "#2e7d32"), ("expansion", "Expansion", "#81c784"),
+      ("reactivation", "Reactivation", "#26a69a"))
+DOWN = (("contraction", "Contraction", "#ffa726"), ("churn", "Churn", "#e53935"))
+MOVEMENTS = tuple(key for key, _, _ in UP + DOWN) + ("fx_impact",)
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _values(rows: Sequence[Row], key: str) -> list[float]:
+    return [float(Decimal(str(row.get(key) or 0))) for row in rows]
+
+
+def _symbol(currency: str) -> str:
+    from babel.numbers import get_currency_symbol
+
+    symbol = get_currency_symbol(currency, locale="en")
+    return symbol if len(symbol) <= 2 else f"{currency} "
+
+
+def _money_axis(axis: Any, currency: str) -> None:
+    """Tick labels like `$120k` / `€1.2M`, and a label naming the currency."""
+    from matplotlib.ticker import FuncFormatter
+
+    symbol = _symbol(currency)
+
+    def short(value: float, _pos: object = None) -> str:
+        sign, value = ("−" if value < 0 else ""), abs(value)
+        for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+            if value >= limit:
+                return f"{sign}{symbol}{value / limit:,.3g}{suffix}"
+        return f"{sign}{symbol}{value:,.0f}"
+
+    axis.yaxis.set_major_formatter(FuncFormatter(short))
+
+
+def _period_axis(axis: Any, labels: Sequence[str]) -> None:
+    step = max(1, -(-len(labels) // 16))  # at most ~16 labels
+    positions = list(range(0, len(labels), step))
+    axis.set_xticks(positions, [labels[i] for i in positions], rotation=45, ha="right")
+    axis.set_xlim(-0.6, len(labels) - 0.4)
+
+
+def bridge_waterfall(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
+    """Monthly MRR bridge: movements stacked up (new, expansion, reactivation) and down
+    (contraction, churn) with FX impact and the net change as a line; above it, closing MRR.
+    Writes a PNG to `path` and returns the path."""
+    plt = _pyplot()
+    labels = [str(row["period"]) for row in rows]
+    x = list(range(len(rows)))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7.5), sharex=True,
+                                      gridspec_kw={"height_ratios": [1, 2]})
+    closing = _values(rows, "closing_mrr")
+    top.fill_between(x, closing, color="#1e88e5", alpha=0.15, step=None)
+    top.plot(x, closing, color="#1e88e5", marker="o", markersize=3, label="Closing MRR")
+    top.set_title("Closing MRR", loc="left", fontsize=10)
+    top.set_ylim(bottom=0)
+    _money_axis(top, currency)
+    top.grid(axis="y", alpha=0.3)
+
+    for group in (UP, DOWN):
+        base = [0.0] * len(rows)
+        for key, label, colour in group:
+            values = _values(rows, key)
+            bottom.bar(x, values, bottom=base, color=colour, label=label, width=0.75)
+            base = [b + v for b, v in zip(base, values)]
+    fx = _values(rows, "fx_impact")
+    if any(fx):
+        bottom.bar(x, fx, color="#9e9e9e", label="FX impact", width=0.3)
+    net = [sum(vals) for vals in zip(*(_values(rows, key) for key in MOVEMENTS))] if rows else []
+    bottom.plot(x, net, color="black", marker="o", markersize=3, linewidth=1.5,
+                label="Net change")
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_title("MRR movements", loc="left", fontsize=10)
+    _money_axis(bottom, currency)
+    bottom.grid(axis="y", alpha=0.3)
+    bottom.legend(loc="upper left", ncol=4, fontsize=8, frameon=False)
+    _period_axis(bottom, labels)
+    bottom.set_xlabel("Period")
+    fig.suptitle(f"MRR bridge ({currency})", fontsize=14, fontweight="bold")
+    fig.supylabel(f"MRR per month, {currency}", fontsize=10)
+    return _save(fig, plt, path)
+
+
+def mrr_over_time(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
+    """Closing MRR per period as a line (ARR = 12 × MRR on the right axis); writes a PNG."""
+    plt = _pyplot()
+    labels = [str(row["period"]) for row in rows]
+    x = list(range(len(rows)))
+    closing = _values(rows, "closing_mrr")
+    fig, axis = plt.subplots(figsize=(11, 5))
+    axis.fill_between(x, closing, color="#1e88e5", alpha=0.15)
+    axis.plot(x, closing, color="#1e88e5", marker="o", markersize=3, label="MRR")
+    axis.set_ylim(bottom=0)
+    _money_axis(axis, currency)
+    axis.set_ylabel(f"MRR, {currency}")
+    arr = axis.twinx()
+    arr.set_ylim(*(12 * limit for limit in axis.get_ylim()))
+    _money_axis(arr, currency)
+    arr.set_ylabel(f"ARR (12 × MRR), {currency}")
+    if closing:
+        axis.annotate(_short_total(closing[-1], currency), (x[-1], closing[-1]),
+                      textcoords="offset points", xytext=(-10, 8), ha="right", fontsize=9)
+    _period_axis(axis, labels)
+    axis.grid(axis="y", alpha=0.3)
+    axis.set_title(f"MRR over time ({currency})", fontsize=14, fontweight="bold")
+    return _save(fig, plt, path)
+
+
+def _short_total(value: float, currency: str) -> str:
+    return f"{_symbol(currency)}{value:,.0f}"
+
+
+def _save(fig: Any, plt: Any, path: str | Path) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    return target
