@@ -19,8 +19,11 @@ SCHEMA_VERSION = 1
 
 Id = Annotated[str, Meta(min_length=1, max_length=128)]
 Instant = Annotated[dt.datetime, Meta(tz=True)]
-MinorUnits = Annotated[int, Meta(ge=0)]
-Count = Annotated[int, Meta(ge=0)]
+# Integers stop at 2**53 - 1 so every JSON consumer (JavaScript included) reads them exactly and a
+# hostile value such as 1e30 cannot reach (and overflow) the BIGINT columns of the projections.
+MAX_SAFE_INTEGER = 2**53 - 1
+MinorUnits = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
+Count = Annotated[int, Meta(ge=0, le=MAX_SAFE_INTEGER)]
 CurrencyCode = Annotated[str, Meta(min_length=3, max_length=3)]
 IntervalUnit = Literal["day", "week", "month", "year"]
 Status = Literal["trialing", "active", "past_due", "paused"]
