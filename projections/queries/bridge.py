@@ -1,0 +1,159 @@
+"""The MRR bridge per period: opening, movements by type, FX impact, closing (MRR_SPEC.md §6).
+
+Invariant, checked on every row: opening + Σ movements + fx_impact = closing, to the minor unit.
+Customer counts: customers_opening/closing are customers with MRR > 0 just before the start/end;
+new/churned/reactivated customers count the movements of that type in the period (a customer
+who churns twice in one period counts twice), so closing = opening + new + reactivated − churned.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from sqlalchemy import Connection, select
+
+from projections import schema
+from projections.engine.model import MOVEMENT_TYPES
+from projections.periods import Period
+from projections.queries.common import (
+    BridgeImbalanceError,
+    Scope,
+    bucket,
+    customer_intervals,
+    for_customer,
+    in_force_before,
+    visible,
+)
+from projections.queries.money import format_major
+
+_COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
+            "reactivation": "reactivated_customers"}
+
+
+@dataclass
+class BridgeRow:
+    """One period of the bridge; money in minor units of the reporting currency."""
+
+    period: Period
+    end: dt.datetime
+    opening_mrr: int = 0
+    new_business: int = 0
+    expansion: int = 0
+    contraction: int = 0
+    churn: int = 0
+    reactivation: int = 0
+    fx_impact: int = 0
+    closing_mrr: int = 0
+    customers_opening: int = 0
+    customers_closing: int = 0
+    new_customers: int = 0
+    churned_customers: int = 0
+    reactivated_customers: int = 0
+    unconverted_subscriptions: int = 0
+    movement_counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def movements_total(self) -> int:
+        return sum(getattr(self, kind) for kind in MOVEMENT_TYPES)
+
+    def check(self) -> None:
+        """Raise `BridgeImbalanceError` unless opening + movements + fx_impact = closing."""
+        if self.opening_mrr + self.movements_total + self.fx_impact != self.closing_mrr:
+            raise BridgeImbalanceError(
+                f"bridge {self.period.label} does not balance: opening {self.opening_mrr} + "
+                f"movements {self.movements_total} + fx_impact {self.fx_impact} != closing {self.closing_mrr}"
+            )
+
+
+def unconverted_intervals(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime) -> list[Any]:
+    """Visible subscription intervals with no FX rate (mrr NULL) overlapping [start, end]."""
+    t = schema.subscription_mrr
+    query = select(t.c.valid_from, t.c.valid_to, t.c.native_mrr.label("mrr")).where(
+        visible(t, scope.known_at), *for_customer(t, scope), t.c.mrr.is_(None),
+        t.c.valid_from < end, (t.c.valid_to.is_(None)) | (t.c.valid_to >= start),
+    )
+    return [_Span(vf, vt) for vf, vt, _ in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class _Span:
+    valid_from: dt.datetime
+    valid_to: dt.datetime | None
+    mrr: int = 1  # counted, not summed
+
+
+def bridge(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[BridgeRow]:
+    """The bridge rows of `periods` (ascending, contiguous) as of/known at `scope`."""
+    if not periods:
+        return []
+    rows = [BridgeRow(p, scope.end_of(p)) for p in periods]
+    start, end = periods[0].start, rows[-1].end
+    intervals = customer_intervals(conn, scope, start, end)
+    boundaries = [instant for r in rows for instant in (r.period.start, r.end)]
+    levels = in_force_before(intervals, boundaries)
+    unconverted = in_force_before(unconverted_intervals(conn, scope, start, end), [r.end for r in rows])
+    for i, row in enumerate(rows):
+        row.opening_mrr, row.customers_opening = levels[2 * i]
+        row.closing_mrr, row.customers_closing = levels[2 * i + 1]
+        row.unconverted_subscriptions = unconverted[i][1]
+    _add_movements(conn, rows, scope)
+    _add_fx(conn, rows, scope)
+    for row in rows:
+        row.check()
+    return rows
+
+
+def _add_movements(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
+    t = schema.movements
+    periods = [r.period for r in rows]
+    query = select(t.c.effective_at, t.c.type, t.c.amount).where(
+        visible(t, scope.known_at), *for_customer(t, scope),
+        t.c.effective_at >= periods[0].start, t.c.effective_at < rows[-1].end,
+    )
+    for effective_at, kind, amount in conn.execute(query):
+        i = bucket(periods, scope, effective_at)
+        if i is None:
+            continue
+        row = rows[i]
+        setattr(row, kind, getattr(row, kind) + amount)
+        row.movement_counts[kind] = row.movement_counts.get(kind, 0) + 1
+        if kind in _COUNTED:
+            setattr(row, _COUNTED[kind], getattr(row, _COUNTED[kind]) + 1)
+
+
+def _add_fx(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
+    t = schema.fx_impacts
+    periods = [r.period for r in rows]
+    query = select(t.c.effective_at, t.c.amount).where(
+        visible(t, scope.known_at), *for_customer(t, scope),
+        t.c.effective_at >= periods[0].start, t.c.effective_at < rows[-1].end,
+    )
+    for effective_at, amount in conn.execute(query):
+        i = bucket(periods, scope, effective_at)
+        if i is not None:
+            rows[i].fx_impact += amount
+
+
+MONEY_FIELDS = ("opening_mrr", "new_business", "expansion", "contraction", "churn", "reactivation",
+                "fx_impact", "closing_mrr")
+COUNT_FIELDS = ("customers_opening", "customers_closing", "new_customers", "churned_customers",
+                "reactivated_customers", "unconverted_subscriptions")
+
+
+def bridge_json(rows: Sequence[BridgeRow], currency: str, kind: str, scope: Scope) -> dict[str, Any]:
+    """The `--json` shape of MRR_SPEC.md §7."""
+    return {
+        "currency": currency,
+        "period": kind,
+        "as_of": scope.as_of.isoformat(),
+        "known_at": scope.known_at.isoformat(),
+        "customer_id": scope.customer_id,
+        "rows": [
+            {"period": r.period.label,
+             **{f: format_major(getattr(r, f), currency) for f in MONEY_FIELDS},
+             **{f: getattr(r, f) for f in COUNT_FIELDS}}
+            for r in rows
+        ],
+    }

@@ -1,0 +1,112 @@
+"""The projection store: an async SQLAlchemy engine over the projection schema.
+
+Projector and queries are written as plain synchronous SQLAlchemy Core against a `Connection`
+and run inside the async engine with `run_sync`, so the same code serves SQLite (aiosqlite) and
+PostgreSQL (asyncpg) and stays easy to test.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from sqlalchemy import Connection, event, select
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from projections import schema
+from projections.engine.fx import FxTable
+
+T = TypeVar("T")
+
+
+def sqlite_url(path: str | Path) -> str:
+    """The aiosqlite URL of a SQLite file."""
+    return f"sqlite+aiosqlite:///{Path(path)}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the projector
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class ProjectionStore:
+    """Owns the engine; `transaction` for the projector, `read` for queries."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options: Any) -> "ProjectionStore":
+        """A store for a SQLAlchemy async URL (`sqlite+aiosqlite:///…`, `postgresql+asyncpg://…`)."""
+        engine = create_async_engine(url, **engine_options)
+        if engine.dialect.name == "sqlite":
+            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    async def create_all(self) -> None:
+        """Create the tables that do not exist yet (Alembic takes over for Postgres)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(schema.metadata.create_all)
+
+    async def reset(self) -> None:
+        """Drop and recreate every projection table (a full rebuild follows)."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(schema.metadata.drop_all)
+            await conn.run_sync(schema.metadata.create_all)
+
+    async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn(connection, *args)` in one transaction: committed if it returns, else rolled back."""
+        async with self.engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
+
+    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a read-only `fn(connection, *args)` on one connection (one consistent snapshot)."""
+        async with self.engine.connect() as conn:
+            async with conn.begin():
+                return await conn.run_sync(fn, *args)
+
+    async def offsets(self) -> dict[int, int]:
+        """The stored next offset of every partition."""
+        return await self.read(read_offsets)
+
+    async def stored_settings(self) -> str | None:
+        """The settings JSON the projections were built with, if any."""
+        return await self.read(read_meta, "settings")
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def read_offsets(conn: Connection) -> dict[int, int]:
+    rows = conn.execute(select(schema.projection_offsets.c.partition, schema.projection_offsets.c.next_offset))
+    return {partition: offset for partition, offset in rows}
+
+
+def read_meta(conn: Connection, key: str) -> str | None:
+    return conn.execute(
+        select(schema.projection_meta.c.value).where(schema.projection_meta.c.key == key)
+    ).scalar_one_or_none()
+
+
+def load_fx_table(conn: Connection, known_at: dt.datetime | None = None) -> FxTable:
+    """An FxTable of the stored rates (recorded up to `known_at`), applied in recorded order."""
+    rates, events = schema.fx_rates, schema.events
+    query = (
+        select(rates.c.base, rates.c.quote, rates.c.effective_date, rates.c.rate)
+        .join(events, events.c.event_id == rates.c.event_id)
+        .order_by(events.c.recorded_at, events.c.partition, events.c.offset)
+    )
+    if known_at is not None:
+        query = query.where(rates.c.recorded_at <= known_at)
+    table = FxTable()
+    for base, quote, day, rate in conn.execute(query):
+        table.add(base, quote, day, rate)
+    return table

@@ -1,0 +1,250 @@
+"""`mrr report …`: MRR reports from the projections (MRR_SPEC.md §6–§7).
+
+Each subcommand shares the options of `report_options` and runs through `run_report`, which
+loads the configuration, brings embedded projections up to date, and runs one query function
+inside a read transaction. Other report modules can add subcommands with `@command.command()`
+and the same two helpers. Heavy imports happen inside functions so `mrr --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import click
+
+PERIOD_CHOICES = ("day", "week", "month", "quarter", "year")
+
+_EPILOG = """\b
+Periods are UTC. --from/--to are inclusive and take a label (2024, 2024-Q1,
+2024-03, 2024-W10, 2024-03-05) or an RFC 3339 instant. --as-of (business
+time) cuts every report at that instant; --known-at (recorded time) shows
+the report as it was known then, before later or backdated events.
+
+\b
+Examples:
+  mrr report bridge --from 2024-01 --to 2024-06
+  mrr report kpis --period quarter --json
+  mrr report bridge --from 2024-03 --to 2024-03 --known-at 2024-04-03T00:00:00Z
+  mrr report customer --customer cus_123 --as-of 2024-03-31T23:59:59Z
+"""
+
+
+def _instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    from projections.periods import parse_instant
+
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@dataclass
+class ReportOptions:
+    """The options every report subcommand shares."""
+
+    period: str
+    from_: str | None
+    to: str | None
+    customer: str | None
+    as_of: dt.datetime | None
+    known_at: dt.datetime | None
+    as_json: bool
+    flags: dict[str, Any]
+
+
+def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Decorate a subcommand with the shared options; it receives one `opts: ReportOptions`."""
+    options = [
+        click.option("--period", type=click.Choice(PERIOD_CHOICES), default="month", show_default=True,
+                     help="Period length (UTC)."),
+        click.option("--from", "from_", metavar="LABEL|DATE", help="First period (inclusive). Default: first with data."),
+        click.option("--to", metavar="LABEL|DATE", help="Last period (inclusive). Default: the one containing --as-of."),
+        click.option("--customer", metavar="ID", help="Only this customer."),
+        click.option("--as-of", callback=_instant, metavar="RFC3339", help="Business instant (default now)."),
+        click.option("--known-at", callback=_instant, metavar="RFC3339",
+                     help="Recorded instant: report as known then (default now)."),
+        click.option("--json", "as_json", is_flag=True, help="Machine-readable output (MRR_SPEC.md §7)."),
+        click.option("--data-dir", help="Embedded ledger and SQLite projections [MRR_DATA_DIR]."),
+        click.option("--database-url", help="Projection database URL [MRR_DATABASE_URL]."),
+        click.option("--reporting-currency", metavar="ISO4217", help="Reporting currency [USD]."),
+        click.option("--churn-recognition", type=click.Choice(["at_period_end", "on_request"]),
+                     help="When a cancellation churns [at_period_end]."),
+        click.option("--past-due-grace-days", type=click.IntRange(min=0),
+                     help="Auto-churn past-due subscriptions after N days [never]."),
+        click.option("--once-discounts-reduce-mrr/--no-once-discounts-reduce-mrr", default=None,
+                     help="Whether `once` discounts reduce MRR [no]."),
+        click.option("--classification-window-seconds", type=click.IntRange(min=0),
+                     help="Events this close yield one movement [0]."),
+    ]
+
+    def wrapper(**kwargs: Any) -> Any:
+        setting_names = ("data_dir", "database_url", "reporting_currency", "churn_recognition",
+                         "past_due_grace_days", "once_discounts_reduce_mrr", "classification_window_seconds")
+        opts = ReportOptions(
+            period=kwargs.pop("period"), from_=kwargs.pop("from_"), to=kwargs.pop("to"),
+            customer=kwargs.pop("customer"), as_of=kwargs.pop("as_of"), known_at=kwargs.pop("known_at"),
+            as_json=kwargs.pop("as_json"), flags={k: kwargs.pop(k) for k in setting_names},
+        )
+        return fn(opts, **kwargs)
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    for option in reversed(options):
+        wrapper = option(wrapper)
+    return wrapper
+
+
+def run_report(opts: ReportOptions, query: Callable[..., Any]) -> Any:
+    """Run `query(conn, scope, currency)` on up-to-date projections; map errors to click's."""
+    import asyncio
+
+    from streams.config import load_config
+
+    try:
+        config = load_config(opts.flags)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        return asyncio.run(_run(config, opts, query))
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    except (AssertionError, RuntimeError) as exc:  # imbalance, settings mismatch: loud, exit 1
+        raise click.ClickException(str(exc)) from None
+
+
+async def _run(config: Any, opts: ReportOptions, query: Callable[..., Any]) -> Any:
+    from projections.queries import Scope
+    from streams.bootstrap import ensure_settings, ledger_path, open_store, project_pending
+
+    now = dt.datetime.now(dt.timezone.utc)
+    scope = Scope(as_of=opts.as_of or now, known_at=opts.known_at or now, customer_id=opts.customer)
+    store = await open_store(config)
+    try:
+        if not config.kafka_bootstrap and ledger_path(config).exists():
+            await project_pending(config, store=store)  # catch up with the embedded ledger
+        else:
+            await ensure_settings(store, config)
+        return await store.read(query, scope, config.reporting_currency)
+    finally:
+        await store.close()
+
+
+def emit(opts: ReportOptions, payload: dict[str, Any], human: Callable[[], None]) -> None:
+    """Print JSON or call the human renderer."""
+    if opts.as_json:
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        human()
+
+
+@click.group("report", epilog=_EPILOG)
+def command() -> None:
+    """MRR reports: bridge, snapshot, kpis, movements, customer.
+
+    Money is in the reporting currency (converted per MRR_SPEC.md §2). With --json, money is a
+    decimal string in major units ("166.67") and ratios are decimal strings with 4 places
+    (0.0525 = 5.25 %), null when undefined. See docs/reports.md.
+    """
+
+
+@command.command("bridge", epilog=_EPILOG)
+@report_options
+def bridge_command(opts: ReportOptions) -> None:
+    """Opening MRR, movements by type, FX impact and closing MRR per period.
+
+    Opening is the MRR in force just before the period starts, closing just before it ends (or
+    at --as-of for the current period); opening + movements + fx_impact = closing always.
+    """
+    from projections.queries import bridge, bridge_json, resolve_periods
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        rows = bridge(conn, resolve_periods(conn, opts.period, scope, opts.from_, opts.to), scope)
+        return bridge_json(rows, currency, opts.period, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.bridge(payload))
+
+
+@command.command("snapshot", epilog=_EPILOG)
+@report_options
+def snapshot_command(opts: ReportOptions) -> None:
+    """Per customer per period: MRR at period end and its category against the previous end.
+
+    Categories: new_business, expansion, contraction, churn, reactivation, or empty when
+    unchanged. Rows run from a customer's first period with MRR through its churn period.
+    """
+    from projections.queries import resolve_periods, snapshot, snapshot_json
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        history = resolve_periods(conn, opts.period, scope, None, opts.to)
+        output = resolve_periods(conn, opts.period, scope, opts.from_, opts.to) if opts.from_ else history
+        return snapshot_json(snapshot(conn, history, scope, output), currency, opts.period, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.snapshot(payload))
+
+
+@command.command("kpis", epilog=_EPILOG)
+@report_options
+def kpis_command(opts: ReportOptions) -> None:
+    """SaaS KPIs per period: MRR, ARR, customers, ARPA, churn rates, NRR, GRR, quick ratio,
+    growth, LTV, CAC, LTV:CAC, CAC payback. A ratio with a zero denominator is null."""
+    from projections.queries import bridge, kpis, kpis_json, resolve_periods
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        rows = bridge(conn, resolve_periods(conn, opts.period, scope, opts.from_, opts.to), scope)
+        return kpis_json(kpis(conn, rows, scope, currency), currency, opts.period, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.kpis(payload))
+
+
+@command.command("movements", epilog=_EPILOG)
+@report_options
+def movements_command(opts: ReportOptions) -> None:
+    """Every MRR movement (new_business, expansion, contraction, churn, reactivation) with the
+    events that caused it and when it was recorded. Without --from/--to: all history."""
+    from projections.queries import movements, movements_json, resolve_periods
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        periods = resolve_periods(conn, opts.period, scope, opts.from_, opts.to) if (opts.from_ or opts.to) else None
+        if periods == []:
+            return movements_json([], currency, scope)
+        return movements_json(movements(conn, scope, periods), currency, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.movements(payload))
+
+
+@command.command("customer", epilog=_EPILOG)
+@report_options
+def customer_command(opts: ReportOptions) -> None:
+    """One customer at --as-of: MRR, subscriptions in force (reporting and native currency) and
+    attributes. Needs --customer."""
+    from projections.queries import customer, customer_json
+
+    if not opts.customer:
+        raise click.UsageError("mrr report customer needs --customer ID")
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        return customer_json(customer(conn, scope), currency, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.customer(payload))
+
+
+class _LazyRender:
+    """Imports the rich renderers only when human output is printed."""
+
+    def __getattr__(self, name: str) -> Any:
+        from streams.cli import _report_render
+
+        return getattr(_report_render, name)
+
+
+_render = _LazyRender()
