@@ -70,11 +70,12 @@ CHANNEL_WEIGHTS = {
     "enterprise": (15, 5, 0, 30, 50),
 }
 CAC_PER_CUSTOMER_USD = {
-    "organic": 0, "paid_search": 45_000, "paid_social": 30_000, "partner": 60_000,
-    "outbound": 250_000,
+    "organic": 80_000, "paid_search": 400_000, "paid_social": 300_000, "partner": 500_000,
+    "outbound": 1_500_000,
 }
-"""Acquisition spend per new customer (USD cents); `organic` only has a fixed monthly cost."""
-ORGANIC_MONTHLY_COST_USD = 400_000
+"""Acquisition spend per signup (USD cents), sized for a CAC payback of about a year, typical of
+SMB/mid-market SaaS; organic (content, SEO) also has a fixed monthly cost."""
+ORGANIC_MONTHLY_COST_USD = 500_000
 
 # Starting FX rates (1 base = rate USD) and the monthly volatility of their random walk.
 FX_START = {"EUR": 1.0850, "GBP": 1.2450}
