@@ -94,7 +94,7 @@ def iter_periods(first: Period, last: Period) -> Iterator[Period]:
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("year", re.compile(r"^(\d{4})$")),
     ("quarter", re.compile(r"^(\d{4})-Q([1-4])$", re.IGNORECASE)),
-    ("month", re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")),
+    ("month", re.compile(r"^(\d{4})-(\d{2})$")),
     ("week", re.compile(r"^(\d{4})-W(\d{2})$", re.IGNORECASE)),
     ("day", re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")),
 ]

@@ -9,8 +9,8 @@ Recorded time. The batch is processed in ascending `recorded_at` steps. At step 
 every event recorded up to R (and the FX rates recorded up to R); rows that appear get
 `recorded_at = R`, rows that disappear get `superseded_at = R`, unchanged rows are untouched. So
 each row carries the recorded instant it became known, even when several of a customer's events
-arrive in one batch. A new FX rate restates every customer that has a subscription in a foreign
-currency. R never goes backwards for a customer (a rate recorded on another partition slightly
+arrive in one batch. A new FX rate restates every customer with a foreign-currency subscription
+whose rate lookups (service-period starts) fall on or after the rate's effective date. R never goes backwards for a customer (a rate recorded on another partition slightly
 before the customer's own last event is applied at that customer's last recorded instant).
 
 Fencing. The projector remembers the offsets it committed; a batch whose stored offset differs
@@ -35,6 +35,7 @@ from ledger.events import (
     CustomerAttributesSet,
     EventBase,
     FxRatePublished,
+    SUBSCRIPTION_TERMS_EVENTS,
     customer_of,
     encode_event,
     event_type,
@@ -98,17 +99,40 @@ class _Row:
     pending: dict[str, Any] | None = None
 
 
+def fx_lookup_day(event: EventBase, reporting_currency: str) -> dt.date | None:
+    """The day on which the engine may look up an FX rate for this event, if any.
+
+    The engine converts at the rate in effect on the start of the service period, taken from
+    terms events only (`current_period_start`, else `occurred_at`), for foreign currencies. A
+    rate effective on day D can only change lookups on days >= D, so a customer whose latest
+    lookup day is before D is not affected by it. (If the engine ever looks rates up elsewhere,
+    this must follow; `test_projection_equals_replay` guards it.)
+    """
+    if not isinstance(event, SUBSCRIPTION_TERMS_EVENTS) or event.terms.currency == reporting_currency:
+        return None
+    start = event.terms.current_period_start or event.occurred_at
+    return start.astimezone(dt.timezone.utc).date()
+
+
 @dataclass
 class _Customer:
     """One customer's known events and current rows while a batch is processed."""
 
     customer_id: str
+    reporting_currency: str
     events: list[EventBase] = field(default_factory=list)
     rows: dict[str, list[_Row]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
     last_recorded: dt.datetime | None = None
+    last_fx_lookup: dt.date | None = None
 
-    def foreign(self, reporting_currency: str) -> bool:
-        return any(r.value.currency != reporting_currency for r in self.rows["subscription_mrr"])
+    def add(self, event: EventBase) -> None:
+        self.events.append(event)
+        day = fx_lookup_day(event, self.reporting_currency)
+        if day is not None and (self.last_fx_lookup is None or day > self.last_fx_lookup):
+            self.last_fx_lookup = day
+
+    def affected_by_rate(self, effective_date: dt.date) -> bool:
+        return self.last_fx_lookup is not None and self.last_fx_lookup >= effective_date
 
     def saw(self, instant: dt.datetime) -> None:
         if self.last_recorded is None or instant > self.last_recorded:
@@ -351,7 +375,7 @@ class _Batch:
 
     def _load(self, customer_ids: list[str]) -> None:
         for cid in customer_ids:
-            self.customers[cid] = _Customer(cid)
+            self.customers[cid] = _Customer(cid, self.reporting)
         events = schema.events
         for chunk in _chunks(customer_ids):
             rows = self.conn.execute(
@@ -361,7 +385,7 @@ class _Batch:
             )
             for cid, body, recorded_at in rows:
                 state = self.customers[cid]
-                state.events.append(decode_stored(body.encode()))
+                state.add(decode_stored(body.encode()))
                 state.saw(recorded_at)
             for table, cls, _ in ROW_KINDS:
                 rows = self.conn.execute(
@@ -374,18 +398,19 @@ class _Batch:
 
     def _step(self, recorded_at: dt.datetime, events: list[EventBase], fx: FxTable) -> None:
         changed: set[str] = set()
-        rate_added = False
+        earliest_rate: dt.date | None = None
         for event in events:
             self._index(event)
             cid = customer_of(event)
             if cid is not None:
-                self.customers[cid].events.append(event)
+                self.customers[cid].add(event)
                 changed.add(cid)
             elif isinstance(event, FxRatePublished):
                 self.p.fx_added(event)
-                rate_added = True
-        if rate_added:
-            changed |= {cid for cid, c in self.customers.items() if c.foreign(self.reporting)}
+                if earliest_rate is None or event.effective_date < earliest_rate:
+                    earliest_rate = event.effective_date
+        if earliest_rate is not None:
+            changed |= {cid for cid, c in self.customers.items() if c.affected_by_rate(earliest_rate)}
         for cid in sorted(changed):
             self._recompute(self.customers[cid], recorded_at, fx)
 
