@@ -6,7 +6,15 @@ import datetime as dt
 import random
 
 from ledger.demo.calendar import add_months
-from ledger.demo.catalog import ANALYTICS, CHANNEL_WEIGHTS, CHANNELS, MARKETS, MONTHLY, SEGMENTS, ANNUAL
+from ledger.demo.catalog import (
+    ANALYTICS,
+    ANNUAL,
+    CHANNEL_WEIGHTS,
+    CHANNELS,
+    MARKETS,
+    MONTHLY,
+    SEGMENTS,
+)
 from ledger.demo.lifecycle import CHURNED, SWITCHED, TRIAL_LOST, run_subscription
 from ledger.demo.log import Arrival, CustomerLog
 from ledger.demo.subscription import SubState, new_subscription
@@ -64,7 +72,8 @@ def simulate_customer(rng: random.Random, index: int, signup: dt.datetime, end: 
         if outcome == SWITCHED:  # monthly → annual: one subscription replaces another at once
             sub = _annual_copy(sub, f"sub_{cid}_{number}")
             start = at
-        elif outcome in (CHURNED, TRIAL_LOST) and comebacks < 2 and rng.random() < REACTIVATION_SHARE:
+        elif (outcome in (CHURNED, TRIAL_LOST) and comebacks < 2
+              and rng.random() < REACTIVATION_SHARE):
             comebacks += 1
             sub = new_subscription(rng, f"sub_{cid}_{number}", segment, currency)
             start = add_months(at, rng.randint(1, 8))

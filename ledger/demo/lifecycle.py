@@ -97,7 +97,8 @@ def _start(rng: random.Random, log: CustomerLog, s: SubState, start: dt.datetime
     return True
 
 
-def _cancel_during(rng: random.Random, log: CustomerLog, s: SubState, invoice: str) -> tuple[str, dt.datetime] | None:
+def _cancel_during(rng: random.Random, log: CustomerLog, s: SubState,
+                   invoice: str) -> tuple[str, dt.datetime] | None:
     """This period ends the subscription: immediately, or scheduled for the period end (and maybe
     withdrawn). Returns the outcome, or None if the customer changed their mind."""
     ps, pe, sid = s.period_start, s.period_end, s.subscription_id
@@ -115,8 +116,9 @@ def _cancel_during(rng: random.Random, log: CustomerLog, s: SubState, invoice: s
         return CHURNED, at
     at = ps + span * rng.uniform(0.1 if s.months == 1 else 0.7, 0.95)
     _changes(rng, log, s, ps, at)
-    log.emit(at, CancellationScheduled, True, subscription_id=sid, cancel_at=pe)
-    if rng.random() < WITHDRAW_SHARE:
+    withdrawn = rng.random() < WITHDRAW_SHARE  # then the request may not arrive after its withdrawal
+    log.emit(at, CancellationScheduled, not withdrawn, subscription_id=sid, cancel_at=pe)
+    if withdrawn:
         log.emit(at + (pe - at) * rng.uniform(0.1, 0.9), CancellationWithdrawn, False,
                  subscription_id=sid)
         return None

@@ -24,10 +24,11 @@ class CustomerLog:
         self._pending: list[tuple[dt.datetime, int, type, bool, dict[str, Any]]] = []
 
     def emit(self, at: dt.datetime, cls: type, late_ok: bool, **body: Any) -> None:
-        """Record an event of type `cls` occurring at `at`; `late_ok` lets it arrive late (only
-        events no later event of this customer depends on, so a late one never precedes its cause)."""
+        """Record an event of type `cls` occurring at `at`. `late_ok` lets it arrive late; never
+        for a `subscription.started` or a withdrawal, so nothing arrives before what it refers to."""
         if at < self.end:
-            self._pending.append((at.replace(microsecond=0), len(self._pending), cls, late_ok, body))
+            entry = (at.replace(microsecond=0), len(self._pending), cls, late_ok, body)
+            self._pending.append(entry)
 
     def finish(self, rng: random.Random, late_rate: float, out: list[Arrival]) -> None:
         """Order by business time, number the events, and append (arrival, event) pairs to `out`.

@@ -8,7 +8,13 @@ import random
 from decimal import Decimal
 
 from ledger.demo.calendar import period_label
-from ledger.demo.catalog import CAC_PER_CUSTOMER_USD, CHANNELS, FX_MONTHLY_SIGMA, FX_START, ORGANIC_MONTHLY_COST_USD
+from ledger.demo.catalog import (
+    CAC_PER_CUSTOMER_USD,
+    CHANNELS,
+    FX_MONTHLY_SIGMA,
+    FX_START,
+    ORGANIC_MONTHLY_COST_USD,
+)
 from ledger.demo.log import Arrival
 from ledger.events import AcquisitionCostRecorded, FxRatePublished
 

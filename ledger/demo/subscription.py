@@ -95,8 +95,8 @@ class SubState:
     def terms(self) -> Terms:
         """The full current state, as a billing webhook would carry it."""
         periods = self.reports_periods
-        return Terms(status=self.status, currency=self.currency, items=self.items(),  # type: ignore[arg-type]
-                     discount=self.discount,
+        return Terms(status=self.status, currency=self.currency,  # type: ignore[arg-type]
+                     items=self.items(), discount=self.discount,
                      current_period_start=self.period_start if periods else None,
                      current_period_end=self.period_end if periods else None,
                      trial_end=self.trial_end)

@@ -12,11 +12,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import itertools
-import os
 import shutil
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +29,8 @@ _DATA_FILES = ("ledger.sqlite", "projections.sqlite")
 
 
 @click.command("demo", epilog=_EPILOG)
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same business).")
+@click.option("--seed", type=int, default=7, show_default=True,
+              help="Random seed (same seed, same business).")
 @click.option("--customers", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Customers signing up over the simulated months.")
 @click.option("--months", type=click.IntRange(1, 240), default=24, show_default=True,
@@ -64,8 +63,8 @@ def _fresh(data_dir: Path) -> None:
         return
     foreign = [p.name for p in data_dir.iterdir() if not p.name.startswith(_DATA_FILES)]
     if foreign:
-        raise click.UsageError(f"{data_dir} holds files the demo did not write ({', '.join(sorted(foreign)[:3])}); "
-                               "choose another --out")
+        raise click.UsageError(f"{data_dir} holds files the demo did not write "
+                               f"({', '.join(sorted(foreign)[:3])}); choose another --out")
     shutil.rmtree(data_dir)
 
 
@@ -75,6 +74,8 @@ async def _demo(seed: int, customers: int, months: int, first: dt.date, data_dir
     from rich.console import Console
 
     from ledger.demo import event_counts, generate_business
+    from ledger.demo.calendar import month_grid
+    from streams.cli import _demo_render as render
     from streams.config import load_config
 
     console = Console()
@@ -109,14 +110,13 @@ async def _demo(seed: int, customers: int, months: int, first: dt.date, data_dir
     timings["project"] = time.perf_counter() - stamp
 
     stamp = time.perf_counter()
-    horizon = dt.datetime(first.year, first.month, 1, tzinfo=dt.timezone.utc)
-    horizon = _month_after(horizon, months)
+    horizon = month_grid(first, months)[-1]  # the instant the simulation stops
     known_at = max(arrivals[-1][0], horizon) if arrivals else horizon
     bridge, kpis, restated, biggest = await _reports(config, first, horizon, known_at)
     timings["report"] = time.perf_counter() - stamp
-    _print_bridge(console, bridge)
-    _print_kpis(console, kpis)
-    _print_restatements(console, bridge, restated)
+    render.print_bridge(console, bridge)
+    render.print_kpis(console, kpis)
+    render.print_restatements(console, bridge, restated)
     if out_dir:
         _write_outputs(console, out_dir, bridge, kpis)
     total = time.perf_counter() - began
@@ -124,28 +124,17 @@ async def _demo(seed: int, customers: int, months: int, first: dt.date, data_dir
         f"Projected {applied:,} events. Time: generate {timings['generate']:.1f} s, record "
         f"{timings['record']:.1f} s, project {timings['project']:.1f} s, report "
         f"{timings['report']:.1f} s; total {total:.1f} s.")
-    _print_next_steps(console, data_dir, first, horizon, biggest)
-
-
-def _month_after(instant: dt.datetime, months: int) -> dt.datetime:
-    index = instant.year * 12 + instant.month - 1 + months
-    return instant.replace(year=index // 12, month=index % 12 + 1)
-
-
-def _progress(console: Any) -> Any:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    return Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)
+    render.print_next_steps(console, data_dir, first, horizon, biggest)
 
 
 async def _record(console: Any, config: Any, arrivals: list[Any]) -> None:
     """Append events as they arrived: one `append_many` per arrival instant, `now` = arrival."""
     from streams.bootstrap import open_embedded_ledger
+    from streams.cli._demo_render import progress_bar
 
     ledger = open_embedded_ledger(config)
     try:
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("Recording events", total=len(arrivals))
             for arrival, group in itertools.groupby(arrivals, key=lambda pair: pair[0]):
                 batch = [event for _, event in group]
@@ -158,12 +147,13 @@ async def _record(console: Any, config: Any, arrivals: list[Any]) -> None:
 async def _project(console: Any, config: Any) -> int:
     """Run the projector over the whole ledger, showing its committed offset as progress."""
     from streams.bootstrap import open_embedded_ledger, open_store, project_pending
+    from streams.cli._demo_render import progress_bar
 
     store = await open_store(config)
     ledger = open_embedded_ledger(config)
     try:
         total = sum((await ledger.end_offsets()).values())
-        with _progress(console) as progress:
+        with progress_bar(console) as progress:
             task = progress.add_task("Projecting MRR", total=total)
             job = asyncio.create_task(project_pending(config, store=store, ledger=ledger))
             while not job.done():
@@ -220,84 +210,9 @@ async def _reports(config: Any, first: dt.date, horizon: dt.datetime,
         await store.close()
 
 
-def _money(value: str | None) -> str:
-    """Whole major units with thousands separators (tables only; JSON keeps exact cents)."""
-    if value is None:
-        return "–"
-    amount = Decimal(value).quantize(Decimal(1))
-    return "0" if amount == 0 else f"{amount:,}"
-
-
-def _percent(value: str | None) -> str:
-    return "–" if value is None else f"{Decimal(value) * 100:.1f}%"
-
-
-def _ratio(value: str | None) -> str:
-    return "–" if value is None else f"{Decimal(value):.2f}"
-
-
-def _print_bridge(console: Any, payload: dict[str, Any]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=f"Monthly MRR bridge ({payload['currency']}, whole units)",
-                  title_justify="left", caption="opening + movements + FX = closing, to the cent",
-                  caption_justify="left", box=box.SIMPLE_HEAD)
-    columns = (("Month", "period"), ("Opening", "opening_mrr"), ("New", "new_business"),
-               ("Expansion", "expansion"), ("Reactiv.", "reactivation"),
-               ("Contraction", "contraction"), ("Churn", "churn"), ("FX", "fx_impact"),
-               ("Closing", "closing_mrr"), ("Cust.", "customers_closing"))
-    for i, (name, _) in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
-    for row in payload["rows"]:
-        table.add_row(row["period"], *(_money(row[key]) for _, key in columns[1:-1]),
-                      f"{row['customers_closing']:,}")
-    console.print(table)
-
-
-def _print_kpis(console: Any, payload: dict[str, Any]) -> None:
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=f"Monthly KPIs ({payload['currency']})", title_justify="left",
-                  box=box.SIMPLE_HEAD)
-    columns = ("Month", "ARR", "ARPA", "New\ncust.", "Churned\ncust.", "Customer\nchurn",
-               "Gross MRR\nchurn", "NRR", "Quick\nratio", "CAC", "LTV:CAC", "CAC payback\n(months)")
-    for i, name in enumerate(columns):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
-    for k in payload["rows"]:
-        table.add_row(k["period"], _money(k["arr"]), _money(k["arpa"]), str(k["new_customers"]),
-                      str(k["churned_customers"]), _percent(k["customer_churn_rate"]),
-                      _percent(k["gross_mrr_churn_rate"]), _percent(k["nrr"]),
-                      _ratio(k["quick_ratio"]), _money(k["cac"]), _ratio(k["ltv_cac"]),
-                      _ratio(k["cac_payback_months"]))
-    console.print(table)
-
-
-def _print_restatements(console: Any, payload: dict[str, Any], at_close: list[dict[str, Any]]) -> None:
-    """Closed months whose numbers late events changed after the books closed (on the 3rd)."""
-    from rich import box
-    from rich.table import Table
-
-    final = {row["period"]: row for row in payload["rows"]}
-    changed = [(then, final[then["period"]]) for then in at_close
-               if then["closing_mrr"] != final[then["period"]]["closing_mrr"]]
-    if not changed:
-        console.print(f"No late event changed the last {len(at_close)} closed months.")
-        return
-    table = Table(title=f"Closing MRR restated by late events ({payload['currency']})",
-                  title_justify="left", caption="At close: as known on the 3rd of the next month",
-                  caption_justify="left", box=box.SIMPLE_HEAD)
-    for i, name in enumerate(("Month", "At close", "Now", "Difference")):
-        table.add_column(name, justify="left" if i == 0 else "right", no_wrap=True)
-    for then, now in changed:
-        difference = Decimal(now["closing_mrr"]) - Decimal(then["closing_mrr"])
-        table.add_row(then["period"], f"{Decimal(then['closing_mrr']):,}",
-                      f"{Decimal(now['closing_mrr']):,}", f"{difference:+,}")
-    console.print(table)
-
-
-def _write_outputs(console: Any, out_dir: Path, bridge: dict[str, Any], kpis: dict[str, Any]) -> None:
+def _write_outputs(console: Any, out_dir: Path, bridge: dict[str, Any],
+                   kpis: dict[str, Any]) -> None:
+    """The JSON reports and the charts, next to events.jsonl."""
     import json
 
     from projections.charts import bridge_waterfall, mrr_over_time
@@ -310,21 +225,3 @@ def _write_outputs(console: Any, out_dir: Path, bridge: dict[str, Any], kpis: di
                   "mrr_over_time.png")
 
 
-def _print_next_steps(console: Any, data_dir: Path, first: dt.date, horizon: dt.datetime,
-                      customer: str | None) -> None:
-    prefix = f"MRR_DATA_DIR={data_dir}"
-    prefix += "".join(f" {name}=" for name in ("MRR_DATABASE_URL", "MRR_KAFKA_BOOTSTRAP")
-                      if os.environ.get(name))
-    last = horizon - dt.timedelta(days=1)
-    closed = f"{last:%Y-%m}"
-    console.print("\n[bold]Query further[/bold] (the data stays in "
-                  f"{data_dir}):", highlight=False)
-    for example in (
-        f"mrr report kpis --period quarter --from {first:%Y-%m} --to {closed}",
-        f"mrr report bridge --period year",
-        f"mrr report snapshot --from {closed} --to {closed}",
-        f"mrr report bridge --from {closed} --to {closed} --known-at {horizon:%Y-%m}-03T00:00:00Z",
-        f"mrr report customer --customer {customer or 'cus_000001'}",
-        f"mrr report movements --customer {customer or 'cus_000001'}",
-    ):
-        console.print(f"  {prefix} {example}", highlight=False, soft_wrap=True)

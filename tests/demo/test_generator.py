@@ -38,6 +38,20 @@ def test_same_seed_gives_identical_bytes(tmp_path):
     assert [a for a, _ in generate_business(**SMALL)] == [a for a, _ in business()]
 
 
+def test_independent_of_hash_randomisation():
+    import subprocess
+    import sys
+
+    script = ("import hashlib; from ledger.demo import generate_business; "
+              "from ledger.events import encode_event; "
+              "print(hashlib.sha256(b''.join(a.isoformat().encode() + encode_event(e) "
+              "for a, e in generate_business(seed=3, customers=300, months=12))).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                              check=True, env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout
+               for seed in ("1", "2")}
+    assert len(digests) == 1
+
+
 def test_another_seed_gives_another_business(tmp_path):
     assert [e for _, e in business(seed=4)] != [e for _, e in business()]
 
