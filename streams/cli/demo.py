@@ -51,6 +51,10 @@ def command(seed: int, customers: int, months: int, start: str, out: str | None)
         first = dt.date.fromisoformat(f"{start}-01")
     except ValueError:
         raise click.BadParameter(f"{start!r} is not a month (YYYY-MM)", param_hint="--start") from None
+    end_index = first.year * 12 + first.month - 1 + months
+    if (end_index // 12, end_index % 12 + 1) > (dt.date.today().year, dt.date.today().month):
+        raise click.UsageError("--start and --months must end by the current month: events are "
+                               "recorded at their arrival time, which cannot be in the future")
     out_dir = Path(out) if out else None
     data_dir = out_dir / "data" if out_dir else Path(tempfile.mkdtemp(prefix="mrr-demo-"))
     _fresh(data_dir)
