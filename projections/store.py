@@ -25,12 +25,25 @@ def sqlite_url(path: str | Path) -> str:
     return f"sqlite+aiosqlite:///{Path(path)}"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+_WRITE = "mrr_write"
+"""Execution option marking a write transaction (SQLite: BEGIN IMMEDIATE)."""
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The driver's own implicit BEGIN is deferred and skips DDL; take over transaction control.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")  # readers (reports) never block the projector
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def _sqlite_begin(conn: Connection) -> None:
+    # Writers take the write lock up front, so two processes catching up at once queue behind
+    # each other (the second then finds the records applied and skips them) instead of failing
+    # on a stale snapshot. Readers begin deferred and never wait for a writer (WAL).
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "BEGIN")
 
 
 class ProjectionStore:
@@ -44,7 +57,8 @@ class ProjectionStore:
         """A store for a SQLAlchemy async URL (`sqlite+aiosqlite:///…`, `postgresql+asyncpg://…`)."""
         engine = create_async_engine(url, **engine_options)
         if engine.dialect.name == "sqlite":
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return cls(engine)
 
     @property
@@ -53,19 +67,24 @@ class ProjectionStore:
 
     async def create_all(self) -> None:
         """Create the tables that do not exist yet (Alembic takes over for Postgres)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(schema.metadata.create_all)
+        await self.transaction(schema.metadata.create_all)
 
     async def reset(self) -> None:
         """Drop and recreate every projection table (a full rebuild follows)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(schema.metadata.drop_all)
-            await conn.run_sync(schema.metadata.create_all)
+
+        def rebuild(conn: Connection) -> None:
+            schema.metadata.drop_all(conn)
+            schema.metadata.create_all(conn)
+
+        await self.transaction(rebuild)
 
     async def transaction(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run `fn(connection, *args)` in one transaction: committed if it returns, else rolled back."""
-        async with self.engine.begin() as conn:
-            return await conn.run_sync(fn, *args)
+        """Run `fn(connection, *args)` in one write transaction: committed if it returns, else
+        rolled back."""
+        async with self.engine.connect() as conn:
+            conn = await conn.execution_options(**{_WRITE: True})
+            async with conn.begin():
+                return await conn.run_sync(fn, *args)
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read-only `fn(connection, *args)` on one connection (one consistent snapshot)."""

@@ -65,14 +65,11 @@ async def ensure_settings(store: "ProjectionStore", config: Config) -> bool:
     wrong for these ones. With the embedded ledger they are a cache that can be rebuilt, so they
     are dropped; with Kafka they must be rebuilt by a replay, so this raises.
     """
-    from projections.engine import MrrSettings
-    import msgspec
-
-    from projections.projector import SettingsMismatchError, settings_json
+    from projections.projector import SettingsMismatchError, settings_json, settings_match
 
     stored = await store.stored_settings()
     settings = config.mrr_settings()
-    if stored is None or msgspec.json.decode(stored, type=MrrSettings) == settings:
+    if stored is None or settings_match(stored, settings):
         return False
     if config.kafka_bootstrap:
         raise SettingsMismatchError(
