@@ -27,6 +27,8 @@ FIRST = [named("c1-start", started("2024-01-01", items=[item(10000)])),
          named("c2-start", started("2024-01-15", customer="c2", sub="s2", items=[item(5000)]))]
 # Recorded Feb 10, effective Jan 20: c1 downgrades; January was already reported on Feb 3.
 LATE = [named("c1-downgrade", updated("2024-01-20", items=[item(8000)]))]
+DATABASE_URL: dict = {}
+"""data dir -> projection database URL of a test that uses one (none: SQLite in the data dir)."""
 
 
 @pytest.fixture(autouse=True)
@@ -41,8 +43,8 @@ def config_for(path, **flags):
     return load_config({"data_dir": str(path), **flags}, environ={})
 
 
-async def ledger_with_history(path, *, project_between: bool) -> None:
-    config = config_for(path)
+async def ledger_with_history(path, *, project_between: bool, **flags: str) -> None:
+    config = config_for(path, **flags)
     async with EmbeddedLedger(path / "ledger.sqlite") as ledger:
         await ledger.append_many(FIRST, now=at("2024-01-15T12:00"))
         if project_between:
@@ -53,7 +55,8 @@ async def ledger_with_history(path, *, project_between: bool) -> None:
 
 
 def report(path, *args: str) -> dict:
-    result = CliRunner().invoke(cli, ["report", *args, "--data-dir", str(path), "--json"])
+    result = CliRunner().invoke(cli, ["report", *args, "--data-dir", str(path), "--json"],
+                                env={"MRR_DATABASE_URL": DATABASE_URL.get(path)})
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
