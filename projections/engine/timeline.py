@@ -191,12 +191,17 @@ class _Run:
         sub.auto_churned = False
 
     def _set_terms(self, sub: _Subscription, terms: Terms, at: dt.datetime, relock: bool) -> None:
+        if relock and terms.currency != self.reporting:
+            self._lock_rate(sub, terms, at)
+        elif relock:
+            sub.rate = _ONE
+        previous = sub.terms
         sub.terms = terms
+        if previous is not None and previous.items == terms.items and previous.discount == terms.discount:
+            return  # same prices (a renewal, a status change): MRR, plan and interval are unchanged
         sub.list_mrr = list_mrr(terms, self.settings.once_discounts_reduce_mrr)
         sub.plan = plan_of(terms)
         sub.interval = billing_interval_label(terms)
-        if relock:
-            self._lock_rate(sub, terms, at)
 
     # --- the run ----------------------------------------------------------------------------
     def _refresh(self, sub: _Subscription) -> tuple[int, Fraction | None, int | None]:
