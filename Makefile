@@ -18,7 +18,7 @@ demo: $(STAMP)
 
 ## Provision real servers (Kafka jars via Maven, PostgreSQL and Prometheus via apt) and run every test.
 test: $(STAMP) provision
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -v
 
 ## Only the tests that need no server.
 test-unit: $(STAMP)
