@@ -18,6 +18,7 @@ from projections import schema
 from projections.engine.model import MOVEMENT_TYPES
 from projections.periods import Period
 from projections.queries.common import (
+    report_envelope,
     BridgeImbalanceError,
     Scope,
     bucket,
@@ -144,16 +145,9 @@ COUNT_FIELDS = ("customers_opening", "customers_closing", "new_customers", "chur
 
 def bridge_json(rows: Sequence[BridgeRow], currency: str, kind: str, scope: Scope) -> dict[str, Any]:
     """The `--json` shape of MRR_SPEC.md §7."""
-    return {
-        "currency": currency,
-        "period": kind,
-        "as_of": scope.as_of.isoformat(),
-        "known_at": scope.known_at.isoformat(),
-        "customer_id": scope.customer_id,
-        "rows": [
+    return report_envelope(currency, kind, scope, [
             {"period": r.period.label,
              **{f: format_major(getattr(r, f), currency) for f in MONEY_FIELDS},
              **{f: getattr(r, f) for f in COUNT_FIELDS}}
             for r in rows
-        ],
-    }
+        ], customer_id=scope.customer_id)

@@ -148,3 +148,10 @@ def resolve_periods(
             return []
         first = period_of(kind, start)
     return list(iter_periods(first, last))
+
+
+def report_envelope(currency: str, kind: str, scope: Scope, rows: list[dict[str, Any]],
+                    **extra: Any) -> dict[str, Any]:
+    """The keys every periodic report's `--json` starts with (MRR_SPEC.md §7), then `rows`."""
+    return {"currency": currency, "period": kind, "as_of": scope.as_of.isoformat(),
+            "known_at": scope.known_at.isoformat(), **extra, "rows": rows}

@@ -22,7 +22,7 @@ from projections import schema
 from projections.engine.fx import convert_minor
 from projections.store import load_fx_table
 from projections.queries.bridge import BridgeRow
-from projections.queries.common import Scope
+from projections.queries.common import report_envelope, Scope
 from projections.queries.money import format_major, format_ratio, ratio
 
 MONTHLY_COST_KINDS = ("month", "quarter", "year")
@@ -149,10 +149,4 @@ def kpi_row_json(k: Kpis, currency: str) -> dict[str, Any]:
 
 def kpis_json(rows: Sequence[Kpis], currency: str, kind: str, scope: Scope) -> dict[str, Any]:
     """The `--json` shape of MRR_SPEC.md §7: money in major units, ratios with 4 decimals."""
-    return {
-        "currency": currency,
-        "period": kind,
-        "as_of": scope.as_of.isoformat(),
-        "known_at": scope.known_at.isoformat(),
-        "rows": [kpi_row_json(k, currency) for k in rows],
-    }
+    return report_envelope(currency, kind, scope, [kpi_row_json(k, currency) for k in rows])

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from sqlalchemy import Connection
 
 from projections.periods import Period
-from projections.queries.common import Interval, Scope, customer_intervals
+from projections.queries.common import report_envelope, Interval, Scope, customer_intervals
 from projections.queries.money import format_major
 
 
@@ -104,16 +104,10 @@ def _customer_rows(
 
 def snapshot_json(rows: Sequence[SnapshotRow], currency: str, kind: str, scope: Scope) -> dict[str, Any]:
     """The `--json` shape of MRR_SPEC.md §7."""
-    return {
-        "currency": currency,
-        "period": kind,
-        "as_of": scope.as_of.isoformat(),
-        "known_at": scope.known_at.isoformat(),
-        "rows": [
+    return report_envelope(currency, kind, scope, [
             {"period": r.period.label, "customer_id": r.customer_id,
              "mrr": format_major(r.mrr, currency),
              "previous_mrr": format_major(r.previous_mrr, currency),
              "change": format_major(r.change, currency), "category": r.category}
             for r in rows
-        ],
-    }
+        ])
