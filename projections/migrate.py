@@ -1,0 +1,63 @@
+"""Alembic migrations of the projection schema, run programmatically on an async engine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from projections.schema import metadata
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic Config pointing at projections/migrations, bound to `connection`."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _drift(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return compare_metadata(context, metadata)
+
+
+async def _run(url: str, fn: Any, *args: Any) -> Any:
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            return await conn.run_sync(fn, *args)
+    finally:
+        await engine.dispose()
+
+
+async def upgrade(url: str, revision: str = "head") -> str | None:
+    """Upgrade the database at `url` to `revision` in one transaction; return the new revision."""
+    await _run(url, _upgrade, revision)
+    return await _run(url, _current)
+
+
+async def current_revision(url: str) -> str | None:
+    """The revision the database at `url` is at (None: never migrated)."""
+    return await _run(url, _current)
+
+
+async def schema_drift(url: str) -> list[Any]:
+    """Differences between the migrated database and `projections.schema` (empty: in step)."""
+    return await _run(url, _drift)
