@@ -1,0 +1,97 @@
+"""`KafkaLedgerReader`: reads the ledger topic by partition and offset (no consumer group).
+
+Uses aiokafka `assign` + `seek` + `getmany` on a group-less consumer, so reading commits nothing
+and never joins a rebalance: the replay job and the projector's gap filler read exact ranges.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ledger.ports import LedgerRecord
+from ledger.upcast import decode_stored
+
+_POLL_MS = 500
+
+
+class KafkaLedgerReader:
+    """`LedgerReader` on a Kafka topic. Use `async with` or call `start()` / `close()`."""
+
+    def __init__(self, bootstrap: str, topic: str, **consumer_options: object) -> None:
+        self.topic = topic
+        self._options = {
+            "bootstrap_servers": bootstrap,
+            "group_id": None,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            **consumer_options,
+        }
+        self._consumer = None
+        self._lock = asyncio.Lock()  # one consumer, one assignment at a time
+
+    async def start(self) -> KafkaLedgerReader:
+        from aiokafka import AIOKafkaConsumer
+
+        if self._consumer is None:
+            consumer = AIOKafkaConsumer(**self._options)
+            await consumer.start()
+            self._consumer = consumer
+        return self
+
+    async def __aenter__(self) -> KafkaLedgerReader:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def partitions(self) -> list[int]:
+        """The topic's partition numbers, sorted; raises LookupError if the topic is missing."""
+        await self.start()
+        # `consumer.topics()` fetches fresh metadata but returns only names, and
+        # `partitions_for_topic` reads a cache that knows only subscribed/assigned topics.
+        cluster = await self._consumer._client.fetch_all_metadata()
+        found = cluster.partitions_for_topic(self.topic)
+        if not found:
+            raise LookupError(f"topic {self.topic!r} does not exist (run `mrr topics create`)")
+        return sorted(found)
+
+    async def end_offsets(self) -> dict[int, int]:
+        """Per partition, the offset the next appended record will get."""
+        from aiokafka import TopicPartition
+
+        tps = [TopicPartition(self.topic, p) for p in await self.partitions()]
+        ends = await self._consumer.end_offsets(tps)
+        return {tp.partition: ends[tp] for tp in tps}
+
+    async def read(self, partition: int, from_offset: int, limit: int) -> list[LedgerRecord]:
+        """Up to `limit` records of `partition` from `from_offset` on, in offset order, decoded
+        (old schema versions upcast). Returns fewer only when the end of the partition (as of the
+        call) is reached."""
+        from aiokafka import TopicPartition
+
+        await self.start()
+        tp = TopicPartition(self.topic, partition)
+        async with self._lock:
+            end = (await self._consumer.end_offsets([tp]))[tp]
+            if from_offset >= end or limit <= 0:
+                return []
+            self._consumer.assign([tp])
+            self._consumer.seek(tp, from_offset)
+            records: list[LedgerRecord] = []
+            while len(records) < limit and await self._consumer.position(tp) < end:
+                batch = await self._consumer.getmany(
+                    tp, timeout_ms=_POLL_MS, max_records=limit - len(records)
+                )
+                for message in batch.get(tp, []):
+                    if message.offset >= from_offset:
+                        records.append(
+                            LedgerRecord(partition, message.offset, decode_stored(message.value))
+                        )
+            return records[:limit]
+
+    async def close(self) -> None:
+        """Stop the consumer (idempotent)."""
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            await consumer.stop()
