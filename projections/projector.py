@@ -14,28 +14,53 @@ whose rate lookups (service-period starts) fall on or after the rate's effective
 goes backwards for a customer (a rate recorded on another partition slightly before the
 customer's own last event is applied at that customer's last recorded instant).
 
-Fencing. The projector remembers the offsets it committed; a batch whose stored offset differs
-from that memory (another worker moved it) is refused with `FencingError`, and the final
-`UPDATE … WHERE next_offset = :expected` must hit exactly one row, which also fences a concurrent
-writer between the read and the write. Call `forget_positions` when partitions are (re)assigned.
+Offsets and fencing. A partition without a stored offset starts at 0 (the ledger keeps every
+record), so a batch that starts further on is an `OffsetGapError` even on fresh projections. The
+transaction first locks the offset rows of its partitions (`SELECT … FOR UPDATE` on PostgreSQL,
+`BEGIN IMMEDIATE` on SQLite), so two projectors on one partition queue instead of racing. The
+projector remembers the offsets it committed; a batch whose stored offset differs from that
+memory (another worker moved it) is refused with `FencingError`, and the final
+`UPDATE … WHERE next_offset = :expected` must hit exactly one row. Call `forget_positions` when
+partitions are (re)assigned.
+
+Idempotence. An `event_id` already in the event index is not applied again: with the same content
+(ignoring `recorded_at`, which a re-send re-stamps) it counts as a duplicate; with other content it
+is a conflict, stored in `event_conflicts` by ledger position and logged, never an overwrite.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
+
+import logging
 
 import msgspec
-from sqlalchemy import Connection, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Table, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ledger.events import customer_of
+from ledger.events import EventBase, customer_of, encode_event
 from ledger.ports import LedgerRecord
+from ledger.upcast import decode_stored
 from projections import schema
 from projections.batch import Batch, chunks
 from projections.engine import FxTable, MrrSettings
 from projections.store import ProjectionStore, load_fx_table, read_meta, read_offsets
+
+
+log = logging.getLogger(__name__)
+
+
+def _content(event: EventBase) -> EventBase:
+    """The event without its `recorded_at`: what two copies of one event must agree on."""
+    return msgspec.structs.replace(event, recorded_at=None)
+
+
+def _dialect_insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT, which offers `on_conflict_do_nothing` (PostgreSQL and SQLite)."""
+    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 class FencingError(RuntimeError):
@@ -57,6 +82,7 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     skipped: int = 0
+    conflicts: int = 0
     customers: int = 0
     offsets: dict[int, int] = field(default_factory=dict)
 
@@ -129,10 +155,11 @@ class Projector:
         for record in records:
             by_partition[record.partition].append(record)
         partitions = set(offsets) | set(by_partition)
+        self._lock_offsets(conn, partitions)
         stored = {p: o for p, o in read_offsets(conn).items() if p in partitions}
         remembered = self._positions if expected is None else expected
         for p in sorted(partitions):
-            if p in remembered and stored.get(p) != remembered[p]:
+            if p in remembered and stored.get(p, 0) != remembered[p]:
                 raise FencingError(
                     f"partition {p}: stored next offset {stored.get(p)} != expected {remembered[p]}"
                 )
@@ -154,16 +181,44 @@ class Projector:
         if self._settings_checked:
             return
         mine = settings_json(self.settings)
-        theirs = read_meta(conn, "settings")
-        if theirs is None:
-            conn.execute(insert(schema.projection_meta), [
+        # Insert-if-missing first: two workers starting on empty projections must not both insert.
+        conn.execute(
+            _dialect_insert(conn, schema.projection_meta)
+            .values([
                 {"key": "settings", "value": mine},
                 {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
             ])
-        elif not settings_match(theirs, self.settings):
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        theirs = read_meta(conn, "settings")
+        if theirs is None or not settings_match(theirs, self.settings):
             raise SettingsMismatchError(
                 f"projections were computed with settings {theirs}, not {mine}; rebuild them"
             )
+
+    @staticmethod
+    def _lock_offsets(conn: Connection, partitions: set[int]) -> None:
+        """Create missing offset rows (next offset 0) and lock the batch's rows until commit.
+
+        Two projectors writing the same partition queue here instead of racing; rows are
+        taken in partition order so overlapping batches cannot deadlock. SQLite serialises
+        writers with BEGIN IMMEDIATE already."""
+        if not partitions:
+            return
+        table = schema.projection_offsets
+        ordered = sorted(partitions)
+        conn.execute(
+            _dialect_insert(conn, table)
+            .values([{"partition": p, "next_offset": 0} for p in ordered])
+            .on_conflict_do_nothing(index_elements=["partition"])
+        )
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                select(table.c.partition)
+                .where(table.c.partition.in_(ordered))
+                .order_by(table.c.partition)
+                .with_for_update()
+            ).all()
 
     @staticmethod
     def _keep(
@@ -172,12 +227,13 @@ class Projector:
         kept: list[LedgerRecord] = []
         for p, recs in by_partition.items():
             recs.sort(key=lambda r: r.offset)
-            fresh = [r for r in recs if p not in stored or r.offset >= stored[p]]
+            position = stored.get(p, 0)
+            fresh = [r for r in recs if r.offset >= position]
             result.skipped += len(recs) - len(fresh)
-            if fresh and p in stored and fresh[0].offset > stored[p]:
+            if fresh and fresh[0].offset > position:
                 raise OffsetGapError(
                     f"partition {p}: batch starts at offset {fresh[0].offset}, stored next offset "
-                    f"is {stored[p]}; apply offsets {stored[p]}..{fresh[0].offset - 1} first"
+                    f"is {position}; apply offsets {position}..{fresh[0].offset - 1} first"
                 )
             kept.extend(fresh)
         return kept
@@ -197,44 +253,58 @@ class Projector:
                 continue
             if last is not None and target < last:
                 raise ValueError(f"partition {p}: next offset {target} is not past the batch (ends at {last - 1})")
-            targets[p] = max(target, stored.get(p, target))
+            targets[p] = max(target, stored.get(p, 0))
         return targets
 
     @staticmethod
     def _dedupe(conn: Connection, kept: list[LedgerRecord], result: BatchResult) -> list[LedgerRecord]:
+        """The records whose event_id is new; a known id with the same content (ignoring
+        `recorded_at`) is a duplicate, with other content a conflict (recorded, not applied)."""
         ids = list(dict.fromkeys(r.event.event_id for r in kept))
-        known: set[str] = set()
+        known: dict[str, EventBase] = {}
         events = schema.events
         for chunk in chunks(ids):
-            known.update(conn.execute(select(events.c.event_id).where(events.c.event_id.in_(chunk))).scalars())
+            rows = conn.execute(select(events.c.event_id, events.c.body).where(events.c.event_id.in_(chunk)))
+            known.update((event_id, _content(decode_stored(body.encode()))) for event_id, body in rows)
         new: list[LedgerRecord] = []
+        conflicts: list[dict[str, object]] = []
         for record in kept:
-            if record.event.event_id in known:
+            event = record.event
+            if event.recorded_at is None:
+                raise ValueError(f"event {event.event_id} has no recorded_at")
+            first = known.get(event.event_id)
+            if first is None:
+                known[event.event_id] = _content(event)
+                new.append(record)
+            elif first == _content(event):
                 result.duplicates += 1
-                continue
-            if record.event.recorded_at is None:
-                raise ValueError(f"event {record.event.event_id} has no recorded_at")
-            known.add(record.event.event_id)
-            new.append(record)
+            else:
+                result.conflicts += 1
+                conflicts.append({
+                    "partition": record.partition, "offset": record.offset, "event_id": event.event_id,
+                    "body": encode_event(event).decode(), "recorded_at": event.recorded_at,
+                })
+        if conflicts:
+            log.warning("%d event(s) reuse an applied event_id with another body; recorded in "
+                        "event_conflicts, not applied: %s", len(conflicts),
+                        ", ".join(sorted({str(c["event_id"]) for c in conflicts})[:10]))
+            conn.execute(insert(schema.event_conflicts), conflicts)
         return new
 
     @staticmethod
     def _advance(conn: Connection, targets: dict[int, int], stored: dict[int, int]) -> dict[int, int]:
         table = schema.projection_offsets
         for p, target in sorted(targets.items()):
-            if p not in stored:
-                try:
-                    conn.execute(insert(table).values(partition=p, next_offset=target))
-                except IntegrityError as exc:
-                    raise FencingError(f"partition {p}: offset row created concurrently") from exc
-            elif target != stored[p]:
-                hit = conn.execute(
-                    update(table)
-                    .where(table.c.partition == p, table.c.next_offset == stored[p])
-                    .values(next_offset=target)
-                ).rowcount
-                if hit != 1:
-                    raise FencingError(f"partition {p}: next offset moved from {stored[p]} concurrently")
+            expected = stored.get(p, 0)
+            if target == expected:
+                continue
+            hit = conn.execute(
+                update(table)
+                .where(table.c.partition == p, table.c.next_offset == expected)
+                .values(next_offset=target)
+            ).rowcount
+            if hit != 1:
+                raise FencingError(f"partition {p}: next offset moved from {expected} concurrently")
         return targets
 
     # --- FX cache -----------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 UTC = dt.timezone.utc
 
@@ -194,6 +194,21 @@ acquisition_costs = Table(
     Column("recorded_at", Instant, nullable=False),
     Index("ix_acquisition_costs_period", "period"),
 )
+
+event_conflicts = Table(
+    "event_conflicts",
+    metadata,
+    Column("partition", Integer, primary_key=True, autoincrement=False),
+    Column("offset", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_id", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("recorded_at", Instant, nullable=False),
+    Index("ix_event_conflicts_event", "event_id"),
+)
+"""Ledger records that reuse an applied `event_id` with another body: kept for review, never applied.
+
+The first copy in the ledger wins (it is the one in `events`). Keyed by ledger position, so
+re-reading the same record records it once."""
 
 projection_offsets = Table(
     "projection_offsets",

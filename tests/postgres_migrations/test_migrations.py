@@ -11,8 +11,12 @@ from click.testing import CliRunner
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from projections.migrate import current_revision, schema_drift, upgrade
+from alembic.script import ScriptDirectory
+
+from projections.migrate import alembic_config, current_revision, schema_drift, upgrade
 from streams.cli.main import cli
+
+HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 @pytest.fixture()
@@ -31,9 +35,9 @@ async def fresh_database(postgres_url: str):
 
 async def test_upgrade_from_nothing_matches_the_code_schema(fresh_database: str) -> None:
     assert await current_revision(fresh_database) is None
-    assert await upgrade(fresh_database) == "0001"
+    assert await upgrade(fresh_database) == HEAD
     assert await schema_drift(fresh_database) == []
-    assert await upgrade(fresh_database) == "0001"  # idempotent
+    assert await upgrade(fresh_database) == HEAD  # idempotent
 
 
 async def _drop_a_column(url: str) -> None:
@@ -54,6 +58,19 @@ def test_check_reports_drift_and_exits_1(fresh_database: str) -> None:
 def test_cli_upgrade(fresh_database: str) -> None:
     result = CliRunner().invoke(cli, ["db", "upgrade", "--database-url", fresh_database])
     assert result.exit_code == 0, result.output
-    assert "revision 0001" in result.output
+    assert f"revision {HEAD}" in result.output
     ok = CliRunner().invoke(cli, ["db", "check", "--database-url", fresh_database])
     assert ok.exit_code == 0 and "schema matches the code" in ok.output
+
+
+async def test_upgrade_from_the_first_revision_keeps_the_projections(fresh_database: str) -> None:
+    assert await upgrade(fresh_database, "0001") == "0001"
+    engine = create_async_engine(fresh_database)
+    async with engine.begin() as conn:
+        await conn.execute(text("INSERT INTO projection_offsets (partition, next_offset) VALUES (3, 42)"))
+    assert await upgrade(fresh_database) == HEAD
+    async with engine.connect() as conn:
+        offsets = (await conn.execute(text("SELECT partition, next_offset FROM projection_offsets"))).all()
+    await engine.dispose()
+    assert offsets == [(3, 42)]
+    assert await schema_drift(fresh_database) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 from sqlalchemy import func, select
 
@@ -234,3 +235,60 @@ async def test_a_late_rate_effective_on_the_renewal_day_restates_it(store):
     assert (feb.opening_mrr, feb.fx_impact, feb.closing_mrr) == (11000, 1000, 12000)
     [then] = await store.read(bridge, [parse_label("2024-02")], Scope(at("2024-02-10"), at("2024-02-04")))
     assert (then.fx_impact, then.closing_mrr) == (0, 11000)
+
+
+async def test_a_batch_above_offset_zero_on_fresh_projections_is_a_gap(store):
+    # A partition never seen before starts at offset 0 (the ledger keeps every record), so a
+    # consumer that resumes further on must fill the range first.
+    with pytest.raises(OffsetGapError, match="apply offsets 0..2 first"):
+        await Projector(store, SETTINGS).apply_batch([record(3, canceled("2024-02-01"), "2024-02-01")], {0: 4})
+    assert (await counts(store))["events"] == 0
+
+
+async def test_same_event_id_with_another_body_is_a_recorded_conflict(store):
+    projector = Projector(store, SETTINGS)
+    await projector.apply_batch(batch1(), {0: 2})
+    before = await current_rows(store)
+    first = batch1()[0].event
+    resent = record(2, first, "2024-03-01")  # same content, re-stamped: a duplicate
+    other = record(3, msgspec.structs.replace(updated("2024-01-01", items=[item(99999)]),
+                                              event_id=first.event_id), "2024-03-01")
+    result = await projector.apply_batch([resent, other], {0: 4})
+    assert (result.applied, result.duplicates, result.conflicts) == (0, 1, 1)
+    assert await current_rows(store) == before  # the first copy wins; nothing overwritten
+
+    def conflicts(conn):
+        t = schema.event_conflicts
+        return conn.execute(select(t.c.partition, t.c["offset"], t.c.event_id)).all()
+
+    assert await store.read(conflicts) == [(0, 3, first.event_id)]
+    # Re-reading the same records (a restarted worker) records nothing twice.
+    projector.forget_positions()
+    again = await Projector(store, SETTINGS).apply_batch([resent, other], {0: 4})
+    assert again.skipped == 2
+    assert len(await store.read(conflicts)) == 1
+
+
+async def test_concurrent_projectors_on_one_partition_apply_each_record_once(store):
+    import asyncio
+
+    records = [record(i, started("2024-01-01", sub=f"s{i}", customer=f"c{i}", items=[item(1000)]),
+                      "2024-01-02") for i in range(40)]
+    a, b = Projector(store, SETTINGS), Projector(store, SETTINGS)
+
+    async def run(projector, chunks):
+        outcomes = []
+        for chunk in chunks:
+            try:
+                outcomes.append((await projector.apply_batch(chunk, {0: chunk[-1].offset + 1})).applied)
+            except (FencingError, OffsetGapError) as exc:
+                outcomes.append(type(exc).__name__)
+                projector.forget_positions()
+        return outcomes
+
+    halves = [records[i:i + 10] for i in range(0, 40, 10)]
+    await asyncio.gather(run(a, halves), run(b, halves))
+    n = await counts(store)
+    assert n["events"] == 40 and await store.offsets() == {0: 40}
+    rows = await current_rows(store)
+    assert len(rows["customer_mrr"]) == 40
