@@ -68,7 +68,14 @@ class FencingError(RuntimeError):
 
 
 class OffsetGapError(RuntimeError):
-    """The batch starts above the stored offset: records in between must be applied first."""
+    """The batch starts above the stored offset: records `start..end-1` must be applied first."""
+
+    def __init__(self, partition: int, start: int, end: int) -> None:
+        super().__init__(
+            f"partition {partition}: batch starts at offset {end}, stored next offset is {start}; "
+            f"apply offsets {start}..{end - 1} first"
+        )
+        self.partition, self.start, self.end = partition, start, end
 
 
 class SettingsMismatchError(RuntimeError):
@@ -111,6 +118,11 @@ class Projector:
         self._fx_rows = 0
         self._settings_checked = False
 
+    @property
+    def positions(self) -> dict[int, int]:
+        """The next offset per partition this projector last committed (a copy)."""
+        return dict(self._positions)
+
     def forget_positions(self, partitions: Iterable[int] | None = None) -> None:
         """Drop remembered offsets (on partition assignment); the stored ones are trusted next."""
         if partitions is None:
@@ -125,15 +137,20 @@ class Projector:
         offsets: Mapping[int, int],
         *,
         expected: Mapping[int, int] | None = None,
+        starts: Mapping[int, int] | None = None,
     ) -> BatchResult:
         """Apply `records` and set each partition's next offset to `offsets[p]`, atomically.
 
-        `offsets` defaults, per partition with records, to the last offset + 1. `expected`
-        overrides the offsets this projector remembers committing (fencing). Raises
-        `FencingError`, `OffsetGapError` or `SettingsMismatchError`; then nothing is written.
+        `offsets` defaults, per partition with records, to the last offset + 1. `starts` gives,
+        per partition, the first offset the batch covers when that is not its first record (a
+        consumer's batch that began with messages that are not events). `expected` overrides the
+        offsets this projector remembers committing (fencing). Raises `FencingError`,
+        `OffsetGapError` or `SettingsMismatchError`; then nothing is written.
         """
         try:
-            result = await self.store.transaction(self._apply, list(records), dict(offsets), expected)
+            result = await self.store.transaction(
+                self._apply, list(records), dict(offsets), expected, dict(starts or {})
+            )
         except BaseException:
             self._fx = None  # the cache may hold rates of the rolled-back batch
             raise
@@ -148,13 +165,14 @@ class Projector:
         records: list[LedgerRecord],
         offsets: dict[int, int],
         expected: Mapping[int, int] | None,
+        starts: dict[int, int],
     ) -> BatchResult:
         self._check_settings(conn)
         result = BatchResult()
         by_partition: dict[int, list[LedgerRecord]] = defaultdict(list)
         for record in records:
             by_partition[record.partition].append(record)
-        partitions = set(offsets) | set(by_partition)
+        partitions = set(offsets) | set(by_partition) | set(starts)
         self._lock_offsets(conn, partitions)
         stored = {p: o for p, o in read_offsets(conn).items() if p in partitions}
         remembered = self._positions if expected is None else expected
@@ -163,7 +181,7 @@ class Projector:
                 raise FencingError(
                     f"partition {p}: stored next offset {stored.get(p)} != expected {remembered[p]}"
                 )
-        kept = self._keep(by_partition, stored, result)
+        kept = self._keep(partitions, by_partition, starts, stored, result)
         targets = self._targets(partitions, by_partition, offsets, stored)
         new = self._dedupe(conn, kept, result)
         if new:
@@ -222,19 +240,23 @@ class Projector:
 
     @staticmethod
     def _keep(
-        by_partition: dict[int, list[LedgerRecord]], stored: dict[int, int], result: BatchResult
+        partitions: set[int],
+        by_partition: dict[int, list[LedgerRecord]],
+        starts: dict[int, int],
+        stored: dict[int, int],
+        result: BatchResult,
     ) -> list[LedgerRecord]:
         kept: list[LedgerRecord] = []
-        for p, recs in by_partition.items():
-            recs.sort(key=lambda r: r.offset)
+        for p in partitions:
+            recs = sorted(by_partition.get(p, ()), key=lambda r: r.offset)
             position = stored.get(p, 0)
+            first = starts.get(p, recs[0].offset if recs else None)
+            if recs and first is not None and first > recs[0].offset:
+                raise ValueError(f"partition {p}: start {first} is after the first record {recs[0].offset}")
+            if first is not None and first > position:
+                raise OffsetGapError(p, position, first)
             fresh = [r for r in recs if r.offset >= position]
             result.skipped += len(recs) - len(fresh)
-            if fresh and fresh[0].offset > position:
-                raise OffsetGapError(
-                    f"partition {p}: batch starts at offset {fresh[0].offset}, stored next offset "
-                    f"is {position}; apply offsets {position}..{fresh[0].offset - 1} first"
-                )
             kept.extend(fresh)
         return kept
 

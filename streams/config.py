@@ -26,6 +26,16 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     database_url: str | None = None
     """SQLAlchemy URL of the Postgres projections; when unset, SQLite in `data_dir`."""
     ledger_topic: str = "mrr.ledger"
+    worker_group: str = "mrr-projector"
+    """Kafka consumer group (and Faust app id) of `mrr worker`; workers in one group split partitions."""
+    batch_size: int = 5000
+    """Most ledger records per projector transaction (`mrr worker`)."""
+    batch_wait_seconds: float = 0.5
+    """How long `mrr worker` waits to fill a batch before applying what it has."""
+    database_retry_seconds: float = 600.0
+    """How long `mrr worker` keeps retrying while PostgreSQL is unreachable before it stops."""
+    apply_retries: int = 3
+    """Retries of a batch that failed for another reason, before `mrr worker` stops loudly."""
     future_horizon_days: int = 366
     """Events whose `occurred_at` is further in the future than this are rejected."""
     reporting_currency: str = "USD"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
+from ledger.kafka.messages import RawRecord
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 
@@ -67,7 +68,15 @@ class KafkaLedgerReader:
     async def read(self, partition: int, from_offset: int, limit: int) -> list[LedgerRecord]:
         """Up to `limit` records of `partition` from `from_offset` on, in offset order, decoded
         (old schema versions upcast). Returns fewer only when the end of the partition (as of the
-        call) is reached."""
+        call) is reached. A message that is not an event raises (use `read_raw` to see it)."""
+        return [
+            LedgerRecord(partition, raw.offset, decode_stored(raw.value or b""))
+            for raw in await self.read_raw(partition, from_offset, limit)
+        ]
+
+    async def read_raw(self, partition: int, from_offset: int, limit: int) -> list[RawRecord]:
+        """Like `read`, but the messages as Kafka stored them (the worker's gap filler decodes
+        them itself and sends poison messages to the dead-letter topic)."""
         from aiokafka import TopicPartition
 
         await self.start()
@@ -78,16 +87,16 @@ class KafkaLedgerReader:
                 return []
             self._consumer.assign([tp])
             self._consumer.seek(tp, from_offset)
-            records: list[LedgerRecord] = []
+            records: list[RawRecord] = []
             while len(records) < limit and await self._consumer.position(tp) < end:
                 batch = await self._consumer.getmany(
                     tp, timeout_ms=_POLL_MS, max_records=limit - len(records)
                 )
-                for message in batch.get(tp, []):
-                    if message.offset >= from_offset:
-                        records.append(
-                            LedgerRecord(partition, message.offset, decode_stored(message.value))
-                        )
+                records.extend(
+                    RawRecord(partition, m.offset, m.key, m.value, m.timestamp)
+                    for m in batch.get(tp, [])
+                    if m.offset >= from_offset
+                )
             return records[:limit]
 
     async def close(self) -> None:

@@ -19,20 +19,6 @@ from streams.cli.main import cli
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-@pytest.fixture()
-async def fresh_database(postgres_url: str):
-    """A new empty database on the test server, dropped afterwards."""
-    name = "mig_" + uuid.uuid4().hex[:12]
-    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    base, _, _ = postgres_url.rpartition("/")
-    yield f"{base}/{name}"
-    async with admin.connect() as conn:
-        await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-    await admin.dispose()
-
-
 async def test_upgrade_from_nothing_matches_the_code_schema(fresh_database: str) -> None:
     assert await current_revision(fresh_database) is None
     assert await upgrade(fresh_database) == HEAD

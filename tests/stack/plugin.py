@@ -111,6 +111,25 @@ def postgres_url(_postgres: PostgresServer | str) -> str:
     return _postgres if isinstance(_postgres, str) else _postgres.url
 
 
+@pytest.fixture()
+async def fresh_database(postgres_url: str):
+    """The URL of a new, empty database on the test server; dropped (forcibly) afterwards."""
+    import uuid
+
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = "t_" + uuid.uuid4().hex[:12]
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    base, _, _ = postgres_url.rpartition("/")
+    yield f"{base}/{name}"
+    async with admin.connect() as conn:
+        await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def restart_postgres(_postgres: PostgresServer | str) -> Callable[[], None]:
     def restart() -> None:

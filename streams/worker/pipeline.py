@@ -1,0 +1,161 @@
+"""`ProjectionPipeline`: one consumer batch of raw ledger messages to one projector transaction.
+
+Per batch: decode every message (a message that is not an event becomes a dead letter), send the
+dead letters, then apply the events with the partition range the batch covers. PostgreSQL owns
+the offsets (DESIGN.md decision 3), so the consumer's position is only a hint:
+- records below the stored offset are skipped by the projector;
+- a batch that starts above the stored offset is a gap (Faust acked a batch that was never
+  applied, or committed ahead): the missing range is read straight from Kafka and applied first;
+- a fenced batch (another worker moved the offset) is retried with fresh positions, where the
+  projector skips what the other worker applied;
+- any other failure is retried (`RetryPolicy`), then stops the worker with `ProjectionHalted`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ledger.kafka.dead_letters import DeadLetter, DeadLetterWriter
+from ledger.kafka.messages import PoisonMessage, RawRecord, decode_ledger_value
+from ledger.kafka.reader import KafkaLedgerReader
+from ledger.ports import LedgerRecord
+from projections.projector import BatchResult, FencingError, OffsetGapError, Projector
+from streams.worker.retry import ProjectionHalted, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+FENCING_RETRIES = 5
+
+
+@dataclass
+class PipelineStats:
+    """Running totals since the worker started (logged; exported as metrics)."""
+
+    batches: int = 0
+    applied: int = 0
+    duplicates: int = 0
+    conflicts: int = 0
+    skipped: int = 0
+    dead_letters: int = 0
+    gap_records: int = 0
+    fenced: int = 0
+
+    def add(self, result: BatchResult) -> None:
+        self.batches += 1
+        self.applied += result.applied
+        self.duplicates += result.duplicates
+        self.conflicts += result.conflicts
+        self.skipped += result.skipped
+
+
+def decode_batch(
+    raws: Sequence[RawRecord], horizon: dt.timedelta
+) -> tuple[list[LedgerRecord], list[DeadLetter]]:
+    """Split raw messages into ledger records and dead letters (with the reason)."""
+    records: list[LedgerRecord] = []
+    letters: list[DeadLetter] = []
+    for raw in raws:
+        try:
+            event = decode_ledger_value(raw.value, raw.timestamp_ms, horizon=horizon)
+        except PoisonMessage as exc:
+            letters.append(DeadLetter(raw, exc.reason))
+            continue
+        records.append(LedgerRecord(raw.partition, raw.offset, event))
+    return records, letters
+
+
+def covered_range(raws: Sequence[RawRecord]) -> tuple[dict[int, int], dict[int, int]]:
+    """Per partition, the first offset of the batch and the next offset after it."""
+    starts: dict[int, int] = {}
+    ends: dict[int, int] = {}
+    for raw in raws:
+        p = raw.partition
+        starts[p] = min(starts.get(p, raw.offset), raw.offset)
+        ends[p] = max(ends.get(p, raw.offset + 1), raw.offset + 1)
+    return starts, ends
+
+
+class ProjectionPipeline:
+    """Applies consumer batches exactly once in effect; see the module docstring."""
+
+    def __init__(
+        self,
+        projector: Projector,
+        reader: KafkaLedgerReader,
+        dead_letters: DeadLetterWriter,
+        *,
+        horizon: dt.timedelta,
+        batch_size: int,
+        retry: RetryPolicy,
+    ) -> None:
+        self.projector = projector
+        self.reader = reader
+        self.dead_letters = dead_letters
+        self.horizon = horizon
+        self.batch_size = batch_size
+        self.retry = retry
+        self.stats = PipelineStats()
+
+    async def process(self, raws: Sequence[RawRecord]) -> None:
+        """Apply one consumer batch (any partitions, any order). Raises `ProjectionHalted`."""
+        if not raws:
+            return
+        starts, ends = covered_range(raws)
+        fenced = 0
+        while True:
+            try:
+                await self._apply(raws, starts, ends)
+                return
+            except OffsetGapError as gap:
+                await self._fill(gap)
+            except FencingError as exc:
+                fenced += 1
+                self.stats.fenced += 1
+                if fenced > FENCING_RETRIES:
+                    raise ProjectionHalted(f"fenced {fenced} times in a row: {exc}") from exc
+                log.warning("batch fenced (%s); retrying from the stored offsets", exc)
+                self.projector.forget_positions()
+
+    async def _apply(self, raws: Sequence[RawRecord], starts: dict[int, int], ends: dict[int, int]) -> None:
+        records, letters = decode_batch(raws, self.horizon)
+        await self._send_dead_letters(letters)
+        result = await self.retry.run(
+            "projector batch",
+            lambda: self.projector.apply_batch(records, ends, starts=starts),
+        )
+        self.stats.add(result)
+
+    async def _fill(self, gap: OffsetGapError) -> None:
+        """Apply partition `gap.partition`'s offsets `gap.start..gap.end-1`, read from Kafka."""
+        log.info("partition %d: offsets %d..%d were not applied (the consumer was ahead of the "
+                 "projections); reading them from Kafka", gap.partition, gap.start, gap.end - 1)
+        position = gap.start
+        while position < gap.end:
+            limit = min(self.batch_size, gap.end - position)
+            raws = await self.retry.run(
+                "reading a gap from Kafka",
+                lambda: self.reader.read_raw(gap.partition, position, limit),
+            )
+            raws = [r for r in raws if r.offset < gap.end]
+            after = raws[-1].offset + 1 if raws else gap.end
+            await self._apply(raws, {gap.partition: position}, {gap.partition: after})
+            self.stats.gap_records += len(raws)
+            position = after
+
+    async def _send_dead_letters(self, letters: list[DeadLetter]) -> None:
+        if not letters:
+            return
+        positions = self.projector.positions
+        if any(l.record.partition not in positions for l in letters):
+            positions = {**await self.projector.store.offsets(), **positions}
+        fresh = [l for l in letters if l.record.offset >= positions.get(l.record.partition, 0)]
+        if not fresh:
+            return
+        for letter in fresh:
+            log.warning("dead letter: partition %d offset %d: %s", letter.record.partition,
+                        letter.record.offset, letter.reason)
+        await self.retry.run("sending dead letters", lambda: self.dead_letters.send_many(fresh))
+        self.stats.dead_letters += len(fresh)
