@@ -61,3 +61,30 @@ async def current_revision(url: str) -> str | None:
 async def schema_drift(url: str) -> list[Any]:
     """Differences between the migrated database and `projections.schema` (empty: in step)."""
     return await _run(url, _drift)
+
+
+class SchemaRevisionError(RuntimeError):
+    """The projection database is not at the revision this code was written for."""
+
+
+def head_revision() -> str | None:
+    """The newest revision of `projections/migrations` (what `mrr db upgrade` goes to)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+async def require_head(url: str) -> str | None:
+    """Return the head revision if the database at `url` is at it; else raise
+    `SchemaRevisionError` naming both revisions and `mrr db upgrade`.
+
+    The PostgreSQL schema belongs to Alembic: code that reads or writes projections calls this
+    first instead of creating tables, so it never runs against an older (or newer) schema."""
+    head = head_revision()
+    current = await current_revision(url)
+    if current != head:
+        raise SchemaRevisionError(
+            f"projection schema at revision {current or 'none (never migrated)'}, code expects "
+            f"{head}: run `mrr db upgrade`"
+        )
+    return head

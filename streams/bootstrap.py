@@ -1,7 +1,9 @@
 """Composition root: builds the ledger, the projection store and the projector from a `Config`.
 
 Embedded default: the ledger is `<data_dir>/ledger.sqlite` and the projections are SQLite at
-`<data_dir>/projections.sqlite` unless `database_url` names another database.
+`<data_dir>/projections.sqlite`. `database_url` names PostgreSQL projections instead (schema by
+Alembic, `mrr db upgrade`); `kafka_bootstrap` selects the Kafka ledger (`ledger_topic`), which
+`mrr worker` projects.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from streams.config import Config
 
 if TYPE_CHECKING:
     from ledger.embedded import EmbeddedLedger
+    from ledger.kafka.writer import KafkaLedgerWriter
     from projections.store import ProjectionStore
 
 log = logging.getLogger(__name__)
@@ -41,13 +44,26 @@ def projections_url(config: Config) -> str:
 
 
 async def open_store(config: Config) -> "ProjectionStore":
-    """The projection store of `config`, with its tables created."""
+    """The projection store of `config`, ready to use.
+
+    SQLite: its tables are created if missing. Any other database (PostgreSQL) belongs to
+    Alembic: it must already be at the head revision, else `projections.migrate.
+    SchemaRevisionError` tells the user to run `mrr db upgrade`; no table is created here."""
+    from projections.migrate import require_head
     from projections.store import ProjectionStore
 
     if not config.database_url:
         config.data_path.mkdir(parents=True, exist_ok=True)
-    store = ProjectionStore.from_url(projections_url(config))
-    await store.create_all()
+    url = projections_url(config)
+    store = ProjectionStore.from_url(url)
+    if store.dialect == "sqlite":
+        await store.create_all()
+        return store
+    try:
+        await require_head(url)
+    except BaseException:
+        await store.close()
+        raise
     return store
 
 
@@ -56,6 +72,41 @@ def open_embedded_ledger(config: Config) -> "EmbeddedLedger":
     from ledger.embedded import EmbeddedLedger
 
     return EmbeddedLedger(ledger_path(config))
+
+
+class KafkaSetupError(RuntimeError):
+    """The Kafka ledger can not be written: the broker does not answer or the topic is missing."""
+
+
+async def require_topic(bootstrap: str, topic: str) -> None:
+    """Raise `KafkaSetupError` unless `topic` exists on the cluster at `bootstrap`.
+
+    Asks for the list of all topics: a metadata request naming the topic would create it on a
+    broker with `auto.create.topics.enable`, and topics are only made by `mrr topics create`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        topics = await admin.list_topics()
+    except Exception as exc:  # noqa: BLE001 - any client error here means "cannot use Kafka"
+        raise KafkaSetupError(f"Kafka at {bootstrap} does not answer: {exc!r}") from exc
+    finally:
+        await admin.close()
+    if topic not in topics:
+        raise KafkaSetupError(
+            f"Kafka topic {topic!r} does not exist at {bootstrap}; create it with "
+            "`mrr topics create` (topics are never auto-created)"
+        )
+
+
+async def open_kafka_writer(config: Config) -> "KafkaLedgerWriter":
+    """A started `KafkaLedgerWriter` on `config.ledger_topic`, once the topic is known to exist."""
+    from ledger.kafka.writer import KafkaLedgerWriter
+
+    assert config.kafka_bootstrap, "open_kafka_writer needs kafka_bootstrap"
+    await require_topic(config.kafka_bootstrap, config.ledger_topic)
+    return await KafkaLedgerWriter(config.kafka_bootstrap, config.ledger_topic).start()
 
 
 async def ensure_settings(store: "ProjectionStore", config: Config) -> bool:

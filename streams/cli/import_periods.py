@@ -9,15 +9,19 @@ from typing import Any
 
 import click
 
+from streams.cli import _ledger_output as _out
+
 _EPILOG = """\b
 Example:
   mrr import-periods subscription_periods.csv && mrr report snapshot --period month
+  MRR_KAFKA_BOOTSTRAP=kafka:9092 mrr import-periods subscription_periods.csv
 
 \b
 Exit status:
   0  every period imported (or already there)
-  1  bad rows (each listed on stderr as `line N: reason`; nothing is written) or conflicts
-  2  usage or configuration error
+  1  bad rows (each listed on stderr as `line N: reason`; nothing is written), conflicts,
+     or Kafka failed while writing
+  2  usage or configuration error (Kafka unreachable, ledger topic missing)
 """
 
 
@@ -26,7 +30,8 @@ Exit status:
 @click.option("--data-dir", default=None, help="Directory of the embedded ledger [MRR_DATA_DIR].")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable JSON summary.")
 @click.option("--project/--no-project", default=True, show_default=True,
-              help="Bring the projections up to date after appending.")
+              help="Embedded ledger: bring the projections up to date after appending (on Kafka "
+              "the `mrr worker` does it).")
 def command(file: str, data_dir: str | None, as_json: bool, project: bool) -> None:
     """Import subscription periods from a CSV into the ledger.
 
@@ -36,6 +41,17 @@ def command(file: str, data_dir: str | None, as_json: bool, project: bool) -> No
     `subscription.canceled` at end_date 00:00 UTC, with ids `periods:<subscription_id>:start|end`
     so re-importing the same file is harmless. The file is checked as a whole first: with any
     bad row nothing is written.
+
+    \b
+    Ledger (as for `mrr ingest`):
+      embedded  (default) <data_dir>/ledger.sqlite; re-imported events count
+                as duplicates. The projections are updated right after
+                (unless --no-project).
+      Kafka     when MRR_KAFKA_BOOTSTRAP / kafka_bootstrap is set: appended
+                to MRR_LEDGER_TOPIC, which must exist (`mrr topics create`).
+                Re-imported events are stored again and counted as accepted
+                (duplicate: n/a); `mrr worker` projects them, applying each
+                event_id once.
     """
     from ledger.importers.periods import PeriodsFileError, read_periods
     from streams.config import load_config
@@ -44,10 +60,6 @@ def command(file: str, data_dir: str | None, as_json: bool, project: bool) -> No
         config = load_config({"data_dir": data_dir})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if config.kafka_bootstrap:
-        click.echo("mrr import-periods: only the embedded ledger is supported by this version; "
-                   "unset MRR_KAFKA_BOOTSTRAP / kafka_bootstrap.", err=True)
-        raise SystemExit(2)
     try:
         if file == "-":
             periods = read_periods(click.get_text_stream("stdin"))
@@ -58,21 +70,28 @@ def command(file: str, data_dir: str | None, as_json: bool, project: bool) -> No
             click.echo(str(error), err=True)
         click.echo(f"{len(exc.errors)} bad row(s); nothing imported", err=True)
         raise SystemExit(1)
-    summary = asyncio.run(_import(config, periods, project))
+    try:
+        summary = asyncio.run(_import(config, periods, project))
+    except Exception as exc:
+        if not config.kafka_bootstrap:
+            raise
+        _out.fail_kafka("import-periods", config, exc)
     for error in summary.pop("errors"):
         click.echo(error, err=True)
     if as_json:
-        click.echo(json.dumps(summary, indent=2))
+        click.echo(json.dumps({**summary, **_out.ledger_fields(config)}, indent=2))
     else:
+        duplicate = "n/a" if summary["duplicate"] is None else summary["duplicate"]
         click.echo(f"periods: {summary['periods']}  events accepted: {summary['accepted']}  "
-                   f"duplicate: {summary['duplicate']}  rejected: {summary['rejected']}")
+                   f"duplicate: {duplicate}  rejected: {summary['rejected']}")
+        if config.kafka_bootstrap:
+            click.echo(_out.kafka_note(config), err=True)
         click.echo(f"projections: {summary['projections']}", err=True)
     raise SystemExit(1 if summary["rejected"] else 0)
 
 
 async def _import(config: Any, periods: list[Any], project: bool) -> dict[str, Any]:
-    """Validate the events like `mrr ingest` does, append them, then project."""
-    from ledger.embedded import EmbeddedLedger
+    """Validate the events like `mrr ingest` does, append them, then project (embedded ledger)."""
     from ledger.importers.periods import period_events
     from ledger.validation import EventValidationError, check_rules
 
@@ -90,17 +109,32 @@ async def _import(config: Any, periods: list[Any], project: bool) -> dict[str, A
             errors.append(f"line {line_of[event.subscription_id]}: {exc}")
     counts = {"accepted": 0, "duplicate": 0, "conflict": 0}
     if not errors:  # all or nothing, like the row checks
-        async with EmbeddedLedger(config.data_path / "ledger.sqlite") as ledger:
+        async with await _open_ledger(config) as ledger:
             for first in range(0, len(events), 1000):
                 for result in await ledger.append_many(events[first:first + 1000]):
                     counts[result.status] += 1
                     if result.status == "conflict":
                         errors.append(f"line {event_line[result.event_id]}: event_id "
                                       f"{result.event_id!r} already recorded with a different body")
-    projected = await _project(config) if project else "skipped (--no-project)"
+    if config.kafka_bootstrap:
+        projected, duplicate = _out.WORKER_PROJECTS, None  # Kafka cannot tell a re-sent event
+    else:
+        projected = await _project(config) if project else "skipped (--no-project)"
+        duplicate = counts["duplicate"]
     return {"periods": len(periods), "events": len(events), "accepted": counts["accepted"],
-            "duplicate": counts["duplicate"], "rejected": len(errors), "errors": errors,
+            "duplicate": duplicate, "rejected": len(errors), "errors": errors,
             "projections": projected}
+
+
+async def _open_ledger(config: Any) -> Any:
+    """The configured ledger writer: Kafka (topic checked first) or the embedded ledger."""
+    if config.kafka_bootstrap:
+        from streams.bootstrap import open_kafka_writer
+
+        return await open_kafka_writer(config)
+    from ledger.embedded import EmbeddedLedger
+
+    return EmbeddedLedger(config.data_path / "ledger.sqlite")
 
 
 async def _project(config: Any) -> str:

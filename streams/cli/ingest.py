@@ -1,4 +1,4 @@
-"""`mrr ingest FILE|-`: append JSON Lines events to the configured ledger, then project them."""
+"""`mrr ingest FILE|-`: append JSON Lines events to the configured ledger (embedded: then project)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from typing import IO, Any
 
 import click
 
+from streams.cli import _ledger_output as _out
+
 log = logging.getLogger(__name__)
 
 _EPILOG = """\b
@@ -16,12 +18,13 @@ Examples:
   mrr ingest events.jsonl
   cat events.jsonl | mrr ingest -
   mrr ingest --json events.jsonl > summary.json
+  MRR_KAFKA_BOOTSTRAP=kafka:9092 mrr ingest events.jsonl
 
 \b
 Exit status:
   0  every line accepted or a duplicate
-  1  some line rejected (each listed on stderr)
-  2  usage or configuration error
+  1  some line rejected (each listed on stderr), or Kafka failed while writing
+  2  usage or configuration error (Kafka unreachable, ledger topic missing)
 """
 
 
@@ -33,19 +36,27 @@ Exit status:
     "--project/--no-project",
     default=True,
     show_default=True,
-    help="Bring the projections up to date after appending.",
+    help="Embedded ledger: bring the projections up to date after appending (on Kafka the "
+    "`mrr worker` does it).",
 )
 def command(file: IO[bytes], as_json: bool, data_dir: str | None, project: bool) -> None:
     """Append the JSON Lines events in FILE (or stdin for -) to the ledger.
 
     Each line is one event (see docs/events.md); blank lines are skipped. Every line is validated
     on its own: an invalid line is reported on stderr as `line N: reason` and written nowhere,
-    and the rest of the file is still ingested. Re-sending an event_id with the same body is a
-    harmless duplicate, so re-running a file is safe; the same event_id with a different body is
-    rejected as a conflict.
+    and the rest of the file is still ingested.
 
-    Prints the accepted/duplicate/rejected counts, then updates the projections (unless
-    --no-project) so reports include the new events.
+    \b
+    Ledger (see `streams/config.py`):
+      embedded  (default) <data_dir>/ledger.sqlite. Re-sending an event_id
+                with the same body is a harmless duplicate, with another
+                body a rejected conflict. The projections are updated right
+                after (unless --no-project).
+      Kafka     when MRR_KAFKA_BOOTSTRAP / kafka_bootstrap is set: appended
+                to MRR_LEDGER_TOPIC (default mrr.ledger), which must exist
+                (`mrr topics create`). Kafka cannot tell a re-sent event: it
+                is stored again and counted as accepted (duplicate: n/a).
+                `mrr worker` projects, applying each event_id once.
     """
     from streams.config import load_config
 
@@ -53,16 +64,13 @@ def command(file: IO[bytes], as_json: bool, data_dir: str | None, project: bool)
         config = load_config({"data_dir": data_dir})
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    if config.kafka_bootstrap:
-        click.echo(
-            "mrr ingest: the Kafka ledger (kafka_bootstrap="
-            f"{config.kafka_bootstrap!r}) is not supported by this version yet; unset "
-            "MRR_KAFKA_BOOTSTRAP / kafka_bootstrap to use the embedded ledger.",
-            err=True,
-        )
-        raise SystemExit(2)
-    report, projected = asyncio.run(_run(config, file, project))
-    _print(report, projected, as_json)
+    try:
+        report, projected = asyncio.run(_run(config, file, project))
+    except Exception as exc:
+        if not config.kafka_bootstrap:
+            raise
+        _out.fail_kafka("ingest", config, exc)
+    _print(config, report, projected, as_json)
     raise SystemExit(0 if report.ok else 1)
 
 
@@ -72,10 +80,14 @@ async def _run(config: Any, file: IO[bytes], project: bool) -> tuple[Any, str]:
     from ledger.embedded import EmbeddedLedger
     from ledger.ingest import ingest_lines
 
+    horizon = dt.timedelta(days=config.future_horizon_days)
+    if config.kafka_bootstrap:
+        from streams.bootstrap import open_kafka_writer
+
+        async with await open_kafka_writer(config) as writer:
+            return await ingest_lines(file, writer, horizon=horizon), _out.WORKER_PROJECTS
     async with EmbeddedLedger(config.data_path / "ledger.sqlite") as ledger:
-        report = await ingest_lines(
-            file, ledger, horizon=dt.timedelta(days=config.future_horizon_days)
-        )
+        report = await ingest_lines(file, ledger, horizon=horizon)
     projected = await _project(config) if project else "skipped (--no-project)"
     return report, projected
 
@@ -93,14 +105,21 @@ async def _project(config: Any) -> str:
     return f"updated ({applied} events applied)" if isinstance(applied, int) else "updated"
 
 
-def _print(report: Any, projected: str, as_json: bool) -> None:
+def _print(config: Any, report: Any, projected: str, as_json: bool) -> None:
+    kafka = bool(config.kafka_bootstrap)
     for rejection in report.rejections:
         click.echo(f"line {rejection.line}: {rejection.reason}", err=True)
     if as_json:
-        click.echo(json.dumps({**report.to_json(), "projections": projected}, indent=2))
+        summary = {**report.to_json(), **_out.ledger_fields(config), "projections": projected}
+        if kafka:
+            summary["duplicate"] = None  # not detected on Kafka (docs/kafka.md)
+        click.echo(json.dumps(summary, indent=2))
         return
+    duplicate = "n/a" if kafka else report.duplicate
     click.echo(
-        f"accepted: {report.accepted}  duplicate: {report.duplicate}  rejected: {report.rejected}"
+        f"accepted: {report.accepted}  duplicate: {duplicate}  rejected: {report.rejected}"
         + (f" (conflicts: {report.conflicts})" if report.conflicts else "")
     )
+    if kafka:
+        click.echo(_out.kafka_note(config), err=True)
     click.echo(f"projections: {projected}", err=True)

@@ -1,8 +1,9 @@
 """`mrr report …`: MRR reports from the projections (MRR_SPEC.md §6–§7).
 
 Each subcommand shares the options of `report_options` and runs through `run_report`, which
-loads the configuration, brings embedded projections up to date, and runs one query function
-inside a read transaction. Other report modules can add subcommands with `@command.command()`
+loads the configuration, opens the projections (SQLite, or PostgreSQL at the Alembic head
+revision), brings them up to date from the embedded ledger unless Kafka is the ledger (then the
+`mrr worker` keeps them current), and runs one query function inside a read transaction. Other report modules can add subcommands with `@command.command()`
 and the same two helpers. Heavy imports happen inside functions so `mrr --help` stays fast.
 """
 
@@ -22,6 +23,18 @@ Periods are UTC. --from/--to are inclusive and take a label (2024, 2024-Q1,
 2024-03, 2024-W10, 2024-03-05) or an RFC 3339 instant. --as-of (business
 time) cuts every report at that instant; --known-at (recorded time) shows
 the report as it was known then, before later or backdated events.
+
+\b
+Backends (streams/config.py):
+  default         SQLite projections in --data-dir, first brought up to
+                  date from the embedded ledger there.
+  MRR_DATABASE_URL
+                  PostgreSQL projections; the schema must be at the
+                  code's Alembic revision (`mrr db upgrade`). Without
+                  Kafka the embedded ledger is projected into it first.
+  MRR_KAFKA_BOOTSTRAP
+                  reports only read: `mrr worker` projects the Kafka
+                  ledger into the projection database.
 
 \b
 Examples:
@@ -113,8 +126,11 @@ def run_report(opts: ReportOptions, query: Callable[..., Any]) -> Any:
         return asyncio.run(_run(config, opts, query))
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    except (AssertionError, RuntimeError) as exc:  # imbalance, settings mismatch: loud, exit 1
+    except (AssertionError, RuntimeError) as exc:
+        # imbalance, settings mismatch, schema not at the Alembic head: loud, exit 1
         raise click.ClickException(str(exc)) from None
+    except OSError as exc:  # the projection database does not answer
+        raise click.ClickException(f"projection database: {exc}") from None
 
 
 async def _run(config: Any, opts: ReportOptions, query: Callable[..., Any]) -> Any:
@@ -127,7 +143,7 @@ async def _run(config: Any, opts: ReportOptions, query: Callable[..., Any]) -> A
     try:
         if not config.kafka_bootstrap and ledger_path(config).exists():
             await project_pending(config, store=store)  # catch up with the embedded ledger
-        else:
+        else:  # Kafka: the worker projects; never read the embedded ledger
             await ensure_settings(store, config)
         return await store.read(query, scope, config.reporting_currency)
     finally:

@@ -89,11 +89,8 @@ def test_data_dir_flag_wins_over_environment(tmp_path: Path) -> None:
     assert (tmp_path / "flag" / "ledger.sqlite").is_file()
 
 
-def test_kafka_is_not_supported_yet(tmp_path: Path) -> None:
-    result = run(tmp_path, str(write_file(tmp_path, [GOOD])), MRR_KAFKA_BOOTSTRAP="localhost:9092")
-    assert result.exit_code == 2
-    assert "Kafka ledger" in result.stderr and "not supported" in result.stderr
-    assert not (tmp_path / "data").exists()
+# `mrr ingest` on Kafka (and a missing topic, an unreachable broker) is tested against a real
+# broker in tests/streams/test_cli_backends.py.
 
 
 def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:

@@ -22,19 +22,15 @@ async def store(postgres_url):
     await store.close()
 
 
-def test_restated_month_through_the_cli(tmp_path, postgres_url):
+def test_restated_month_through_the_cli(tmp_path, fresh_database):
     import asyncio
 
+    from projections.migrate import upgrade
     from tests.projections import test_end_to_end as e2e
 
-    async def clean() -> None:
-        store = ProjectionStore.from_url(postgres_url)
-        await store.reset()
-        await store.close()
-
-    asyncio.run(clean())
-    e2e.DATABASE_URL[tmp_path] = postgres_url
-    asyncio.run(e2e.ledger_with_history(tmp_path, project_between=True, database_url=postgres_url))
+    asyncio.run(upgrade(fresh_database))  # the CLI needs the schema at Alembic's head revision
+    e2e.DATABASE_URL[tmp_path] = fresh_database
+    asyncio.run(e2e.ledger_with_history(tmp_path, project_between=True, database_url=fresh_database))
     common = ["--from", "2024-01", "--to", "2024-01", "--as-of", "2024-03-01T00:00:00Z"]
     first = e2e.report(tmp_path, "bridge", *common, "--known-at", "2024-02-03T00:00:00Z")
     now = e2e.report(tmp_path, "bridge", *common)
