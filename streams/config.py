@@ -28,6 +28,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ledger_topic: str = "mrr.ledger"
     worker_group: str = "mrr-projector"
     """Kafka consumer group (and Faust app id) of `mrr worker`; workers in one group split partitions."""
+    worker_session_timeout_seconds: float = 10.0
+    """How soon the group gives a dead worker's partitions to the others (Kafka session timeout)."""
     batch_size: int = 5000
     """Most ledger records per projector transaction (`mrr worker`)."""
     batch_wait_seconds: float = 0.5

@@ -103,6 +103,8 @@ def create_app(runtime: WorkerRuntime) -> faust.App:
         stream_buffer_maxsize=max(4096, config.batch_size * 2),
         broker_max_poll_records=config.batch_size,
         worker_redirect_stdouts=False,
+        broker_session_timeout=config.worker_session_timeout_seconds,
+        broker_heartbeat_interval=min(3.0, config.worker_session_timeout_seconds / 3),
     )
     topic = app.topic(config.ledger_topic, key_type=bytes, value_type=bytes,
                       key_serializer="raw", value_serializer="raw")

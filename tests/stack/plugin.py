@@ -131,11 +131,13 @@ async def fresh_database(postgres_url: str):
 
 
 @pytest.fixture(scope="session")
-def restart_postgres(_postgres: PostgresServer | str) -> Callable[[], None]:
-    def restart() -> None:
+def restart_postgres(_postgres: PostgresServer | str) -> Callable[..., None]:
+    """`restart_postgres(down_for=0.0)`: stop the server, keep it down that long, start it."""
+
+    def restart(down_for: float = 0.0) -> None:
         if isinstance(_postgres, PostgresServer):
             try:
-                return _postgres.restart()
+                return _postgres.restart(down_for=down_for)
             except ServerStartError as exc:
                 failure = str(exc)
             pytest.fail(failure, pytrace=False)
@@ -143,6 +145,7 @@ def restart_postgres(_postgres: PostgresServer | str) -> Callable[[], None]:
         if not command:
             pytest.fail("MRR_DATABASE_URL is an external server: set MRR_POSTGRES_RESTART_CMD "
                         "(e.g. `docker compose restart postgres`) to restart it", pytrace=False)
+        # An external server's restart command decides how long it is down.
         subprocess.run(command, shell=True, check=True, timeout=120)
 
     return restart

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import time
 import subprocess
 import tempfile
 from pathlib import Path
@@ -108,9 +109,11 @@ class PostgresServer:
         if self._own_dir and not keep_dir:
             shutil.rmtree(self.dir, ignore_errors=True)
 
-    def restart(self, timeout: float = 60.0) -> None:
-        """Stop and start again: same port, same data; every open connection is cut."""
+    def restart(self, timeout: float = 60.0, down_for: float = 0.0) -> None:
+        """Stop, stay down `down_for` seconds, start again: same port, same data; every open
+        connection is cut."""
         self.stop(keep_dir=True)
+        time.sleep(down_for)
         self._start_server(timeout)
 
     @property

@@ -220,7 +220,10 @@ async def read_dead_letters(bootstrap: str, topic: str) -> list[tuple[bytes | No
         consumer.assign(parts)
         await consumer.seek_to_beginning(*parts)
         out = []
-        while any(await consumer.position(tp) < ends[tp] for tp in parts):
+        async def pending() -> bool:
+            return any([await consumer.position(tp) < ends[tp] for tp in parts])
+
+        while await pending():
             for messages in (await consumer.getmany(timeout_ms=500)).values():
                 out.extend((m.value, dict(m.headers)) for m in messages)
         return out
