@@ -41,7 +41,7 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from ledger.events import EventBase, customer_of, encode_event
+from ledger.events import EventBase, FxRatePublished, customer_of, encode_event
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 from projections import schema
@@ -51,6 +51,9 @@ from projections.store import ProjectionStore, load_fx_table, read_meta, read_of
 
 
 log = logging.getLogger(__name__)
+
+FX_LOCK_KEY = 0x6D72725F66780001
+"""PostgreSQL advisory lock id (bigint) that orders FX restatements against other batches."""
 
 
 def _content(event: EventBase) -> EventBase:
@@ -173,6 +176,7 @@ class Projector:
         for record in records:
             by_partition[record.partition].append(record)
         partitions = set(offsets) | set(by_partition) | set(starts)
+        self._lock_reference_data(conn, any(isinstance(r.event, FxRatePublished) for r in records))
         self._lock_offsets(conn, partitions)
         stored = {p: o for p, o in read_offsets(conn).items() if p in partitions}
         remembered = self._positions if expected is None else expected
@@ -213,6 +217,21 @@ class Projector:
             raise SettingsMismatchError(
                 f"projections were computed with settings {theirs}, not {mine}; rebuild them"
             )
+
+    @staticmethod
+    def _lock_reference_data(conn: Connection, restates: bool) -> None:
+        """Serialise FX restatements against every other batch (PostgreSQL; SQLite already has
+        one writer at a time).
+
+        A customer's events all live in one partition, so batches of different partitions touch
+        different customers, except an FX rate: it restates customers of every partition. A batch
+        with a rate takes the lock exclusively, every other batch shares it, so a batch either
+        sees the rate (and its restatement) or the restating batch sees its events; without it,
+        a customer's new event computed with the old rates could slip between the two."""
+        if conn.dialect.name != "postgresql":
+            return
+        lock = "pg_advisory_xact_lock" if restates else "pg_advisory_xact_lock_shared"
+        conn.execute(select(getattr(func, lock)(FX_LOCK_KEY)))
 
     @staticmethod
     def _lock_offsets(conn: Connection, partitions: set[int]) -> None:

@@ -52,19 +52,22 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(kafka_boot
     await publish_arrivals(kafka_bootstrap, topic, arrivals)
     total = sum((await end_offsets(kafka_bootstrap, topic)).values())
     rng = random.Random(20261123)
-    kills, progress = 0, []
-    # Small batches so that a kill lands inside a transaction often; random delays between 1.5
-    # and 5 s after the start (Faust needs ~1.5 s to join the group).
+    kills, progress = 0, [0]
+    # Each run: wait until the worker has committed something new (so it is mid-stream), then
+    # kill it at a random moment up to 1.5 s later, mostly inside a batch's transaction.
     env = {"MRR_BATCH_SIZE": "2000"}
     while kills < 5:
         worker = start_worker(tmp_path, kafka_bootstrap, url, topic, name=f"k{kills}", extra_env=env)
-        await asyncio.sleep(rng.uniform(1.5, 5.0))
-        assert worker.alive(), worker.tail()
+        deadline = time.monotonic() + 60
+        while await applied_count(url) <= progress[-1]:
+            assert worker.alive(), worker.tail()
+            assert time.monotonic() < deadline, f"no progress after start {kills}:\n{worker.tail()}"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
         worker.kill()
         kills += 1
         progress.append(await applied_count(url))
         assert progress[-1] < total, f"caught up before kill {kills}: make the ledger bigger"
-    assert progress[-1] > 0, "no batch was committed between kills"
     worker = start_worker(tmp_path, kafka_bootstrap, url, topic, name="final", extra_env=env)
     try:
         await wait_caught_up(kafka_bootstrap, topic, url, [worker], timeout=300)
@@ -72,7 +75,7 @@ async def test_sigkill_at_random_moments_loses_and_duplicates_nothing(kafka_boot
         assert worker.terminate() == 0, worker.tail()
     got = await assert_equals_from_scratch(kafka_bootstrap, topic, url, tmp_path)
     assert len(got["events"]) == total  # every record applied, none twice (event ids are unique)
-    assert sorted(progress) == progress
+    assert sorted(progress) == progress and len(set(progress)) == len(progress)
 
 
 INJECT = """
