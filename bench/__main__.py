@@ -1,6 +1,26 @@
-"""`python -m bench`: run the engine benchmark with its defaults (see `bench.engine`)."""
+"""`python -m bench [engine|projector|worker] [options]`: run one benchmark (default: engine).
 
-from bench.engine import main
+`python -m bench` alone (what `make bench` runs) runs the engine benchmark with its defaults
+(see `bench.engine`); `python -m bench projector --events N` the projector one
+(`bench.projector`), `python -m bench worker …` the worker one (`bench.worker`).
+"""
+
+import sys
+
+BENCHMARKS = ("engine", "projector", "worker")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
+    name = args.pop(0) if args and args[0] in BENCHMARKS else "engine"
+    if name == "projector":
+        from bench.projector import main as run
+    elif name == "worker":
+        from bench.worker import main as run
+    else:
+        from bench.engine import main as run
+    return run(args)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

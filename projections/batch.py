@@ -4,8 +4,10 @@
 replays each touched customer's history with the pure engine in ascending `recorded_at` steps,
 and writes the bitemporal difference against the customer's current rows: rows that disappear get
 `superseded_at = R`, new rows `recorded_at = R`, unchanged rows are untouched (R = the step's
-recorded instant, never earlier than what the customer already carries). All SQL is batched:
-one `IN (…)` read per chunk of customers and table, one executemany per table.
+recorded instant, never earlier than what the customer already carries). All SQL is batched
+through `projections.bulk`: per table one read of the touched customers' rows and one bulk insert
+and one bulk supersede (set-based `unnest` / `= ANY` on PostgreSQL; chunked `IN (…)` reads and
+executemany elsewhere).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import msgspec
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, select
 
 from ledger.events import (
     SUBSCRIPTION_TERMS_EVENTS,
@@ -30,7 +32,7 @@ from ledger.events import (
 )
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
-from projections import schema
+from projections import bulk, schema
 from projections.engine import (
     CustomerInterval,
     FxImpact,
@@ -41,8 +43,8 @@ from projections.engine import (
     compute_timeline,
 )
 
-CHUNK = 500
-"""Ids per `IN (…)` list (well under SQLite's and asyncpg's bind-parameter limits)."""
+CHUNK = bulk.CHUNK
+"""Ids per `IN (…)` list on the portable path (kept here for `chunks`' importers)."""
 
 # (table, engine row type, Timeline attribute); column names equal the Struct field names.
 ROW_KINDS = (
@@ -103,8 +105,7 @@ class _Customer:
 
 
 def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), CHUNK):
-        yield items[i : i + CHUNK]
+    return bulk.chunks(items, CHUNK)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -165,22 +166,21 @@ class Batch:
     def _load(self, customer_ids: list[str]) -> None:
         for cid in customer_ids:
             self.customers[cid] = _Customer(cid, self.reporting)
+        # One customer's rows never span two reads, so per customer the order is each query's
+        # ORDER BY whether the ids go in one `= ANY` array or in chunks.
         events = schema.events
-        for chunk in chunks(customer_ids):
-            rows = self.conn.execute(
-                select(events.c.customer_id, events.c.body, events.c.recorded_at)
-                .where(events.c.customer_id.in_(chunk))
-                .order_by(events.c.recorded_at, events.c.partition, events.c.offset)
-            )
-            for cid, body, recorded_at in rows:
+        history = select(events.c.customer_id, events.c.body, events.c.recorded_at).order_by(
+            events.c.recorded_at, events.c.partition, events.c.offset
+        )
+        for result in bulk.select_in(self.conn, events.c.customer_id, customer_ids, history.where):
+            for cid, body, recorded_at in result:
                 state = self.customers[cid]
                 state.add(decode_stored(body.encode()))
                 state.saw(recorded_at)
-            for table, cls, _ in ROW_KINDS:
-                rows = self.conn.execute(
-                    select(table).where(table.c.customer_id.in_(chunk), table.c.superseded_at.is_(None))
-                ).mappings()
-                for row in rows:
+        for table, cls, _ in ROW_KINDS:
+            current = select(table).where(table.c.superseded_at.is_(None)).order_by(table.c.id)
+            for result in bulk.select_in(self.conn, table.c.customer_id, customer_ids, current.where):
+                for row in result.mappings():
                     state = self.customers[row["customer_id"]]
                     state.rows[table.name].append(_Row(row_to_struct(cls, row), id=row["id"]))
                     state.saw(row["recorded_at"])
@@ -269,14 +269,6 @@ class Batch:
             row["partition"], row["offset"] = positions[row["event_id"]]
         for name, rows in self.inserts.items():
             rows = [row for row in rows if not row.pop("_drop", False)]
-            if rows:
-                self.conn.execute(insert(schema.metadata.tables[name]), rows)
+            bulk.insert_rows(self.conn, schema.metadata.tables[name], rows)
         for name, rows in self.supersede.items():
-            if rows:
-                table = schema.metadata.tables[name]
-                self.conn.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("row_id"))
-                    .values(superseded_at=bindparam("at")),
-                    rows,
-                )
+            bulk.supersede_rows(self.conn, schema.metadata.tables[name], rows)
