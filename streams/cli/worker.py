@@ -44,7 +44,7 @@ def command(loglevel: str, **flags: object) -> None:
     unreachable: with backoff for up to MRR_DATABASE_RETRY_SECONDS), then the worker stops with
     exit status 70 instead of skipping it.
     """
-    from streams.bootstrap import KafkaSetupError, require_topic
+    from streams.bootstrap import KafkaSetupError
     from streams.config import load_config
 
     try:
@@ -56,10 +56,13 @@ def command(loglevel: str, **flags: object) -> None:
             "mrr worker projects the Kafka ledger into PostgreSQL: set MRR_KAFKA_BOOTSTRAP and "
             "MRR_DATABASE_URL (the embedded default needs no worker: reports project on demand)"
         )
+    from sqlalchemy.exc import DBAPIError
+
     try:
         asyncio.run(_preflight(config))
-    except (KafkaSetupError, RuntimeError) as exc:
-        click.echo(f"mrr worker: {exc}", err=True)
+    except (KafkaSetupError, RuntimeError, DBAPIError, OSError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        click.echo(f"mrr worker: {reason}", err=True)
         raise SystemExit(2) from None
     raise SystemExit(run_worker(config, loglevel))
 

@@ -98,6 +98,8 @@ class ProjectionPipeline:
         self.batch_size = batch_size
         self.retry = retry
         self.stats = PipelineStats()
+        self._sent: set[tuple[int, int]] = set()
+        """Positions of dead letters sent by this process (a retried batch does not resend them)."""
 
     async def process(self, raws: Sequence[RawRecord]) -> None:
         """Apply one consumer batch (any partitions, any order). Raises `ProjectionHalted`."""
@@ -107,10 +109,11 @@ class ProjectionPipeline:
         fenced = 0
         while True:
             try:
-                await self._apply(raws, starts, ends)
-                return
-            except OffsetGapError as gap:
-                await self._fill(gap)
+                try:
+                    await self._apply(raws, starts, ends)
+                    return
+                except OffsetGapError as gap:
+                    await self._fill(gap)  # then apply the batch again
             except FencingError as exc:
                 fenced += 1
                 self.stats.fenced += 1
@@ -151,7 +154,8 @@ class ProjectionPipeline:
         positions = self.projector.positions
         if any(l.record.partition not in positions for l in letters):
             positions = {**await self.projector.store.offsets(), **positions}
-        fresh = [l for l in letters if l.record.offset >= positions.get(l.record.partition, 0)]
+        fresh = [l for l in letters if l.record.offset >= positions.get(l.record.partition, 0)
+                 and (l.record.partition, l.record.offset) not in self._sent]
         if not fresh:
             return
         for letter in fresh:
@@ -159,3 +163,6 @@ class ProjectionPipeline:
                         letter.record.offset, letter.reason)
         await self.retry.run("sending dead letters", lambda: self.dead_letters.send_many(fresh))
         self.stats.dead_letters += len(fresh)
+        if len(self._sent) > 100_000:
+            self._sent.clear()  # only an optimisation: delivery is at least once anyway
+        self._sent.update((l.record.partition, l.record.offset) for l in fresh)

@@ -1,7 +1,7 @@
 """How the worker retries a failed projector transaction (DESIGN.md decision 3: never skip).
 
-Two kinds of failure: the database is unreachable (a restart, a failover, a network blip), which
-is waited out with capped exponential backoff for up to `database_retry_seconds`; anything else,
+Two kinds of failure: PostgreSQL or Kafka is unreachable (a restart, a failover, a network blip),
+which is waited out with capped exponential backoff for up to `database_retry_seconds`; anything else,
 retried `apply_retries` times and then fatal. Fencing, gaps and settings mismatches are not
 failures of this kind: the caller handles them.
 """
@@ -26,14 +26,17 @@ class ProjectionHalted(RuntimeError):
     """A batch could not be applied after every retry: the worker must stop, loudly."""
 
 
-def database_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` means "cannot reach PostgreSQL right now" rather than a bug or bad data."""
+def server_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` means "cannot reach PostgreSQL or Kafka right now" rather than a bug or bad data."""
+    from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
     from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+
+    transient_kafka = (KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError)
 
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError)):
+        if isinstance(exc, (OperationalError, InterfaceError, ConnectionError, TimeoutError, *transient_kafka)):
             return True
         if isinstance(exc, DBAPIError) and exc.connection_invalidated:
             return True
@@ -68,14 +71,14 @@ class RetryPolicy:
             except _NOT_RETRIED:
                 raise
             except Exception as exc:  # noqa: BLE001 - classified below, never swallowed
-                if database_unavailable(exc):
+                if server_unavailable(exc):
                     down_since = down_since or time.monotonic()
                     waited = time.monotonic() - down_since
                     if waited > self.database_retry_seconds:
                         raise ProjectionHalted(
-                            f"{what}: PostgreSQL unreachable for {waited:.0f}s: {exc}"
+                            f"{what}: server unreachable for {waited:.0f}s: {exc}"
                         ) from exc
-                    log.warning("%s: PostgreSQL unreachable (%s); retrying in %.1fs",
+                    log.warning("%s: server unreachable (%s); retrying in %.1fs",
                                 what, _short(exc), delay)
                 else:
                     failures += 1

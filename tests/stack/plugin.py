@@ -125,6 +125,7 @@ async def fresh_database(postgres_url: str):
         await conn.execute(text(f'CREATE DATABASE "{name}"'))
     base, _, _ = postgres_url.rpartition("/")
     yield f"{base}/{name}"
+    await admin.dispose()  # the test may have restarted the server: start from new connections
     async with admin.connect() as conn:
         await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
     await admin.dispose()

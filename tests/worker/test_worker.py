@@ -15,7 +15,7 @@ from tests.worker.support import (
     wait_caught_up,
 )
 
-pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
 
 
 async def test_worker_projects_the_ledger_like_a_from_scratch_computation(kafka_bootstrap, fresh_database, tmp_path):
@@ -32,3 +32,16 @@ async def test_worker_projects_the_ledger_like_a_from_scratch_computation(kafka_
     expected = await expected_store(kafka_bootstrap, topic, tmp_path / "expected.sqlite")
     assert await snapshot(url) == await snapshot(expected)
     await expected.close()
+
+
+def test_worker_refuses_to_run_without_kafka_and_postgres(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from streams.cli.main import cli
+
+    for name in ("MRR_KAFKA_BOOTSTRAP", "MRR_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["worker"])
+    assert result.exit_code == 2
+    assert "MRR_KAFKA_BOOTSTRAP" in result.output and "MRR_DATABASE_URL" in result.output
