@@ -89,6 +89,8 @@ class _Customer:
     rows: dict[str, list[_Row]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
     last_recorded: dt.datetime | None = None
     last_fx_lookup: dt.date | None = None
+    stored_fx_lookup: dt.date | None = None
+    """`last_fx_lookup` as of the stored history (before this batch)."""
 
     def add(self, event: EventBase) -> None:
         self.events.append(event)
@@ -147,7 +149,8 @@ class Batch:
         has_rates = any(isinstance(r.event, FxRatePublished) for r in self.records)
         touched = {c for c in (customer_of(r.event) for r in self.records) if c is not None}
         if has_rates:
-            touched |= self._foreign_customers()
+            earliest = min(r.event.effective_date for r in self.records if isinstance(r.event, FxRatePublished))
+            touched |= self._customers_looking_up_rates_since(earliest)
         self._load(sorted(touched))
         steps: dict[dt.datetime, list[EventBase]] = defaultdict(list)
         for record in self.records:
@@ -156,12 +159,10 @@ class Batch:
             self._step(recorded_at, events)
         self._write()
 
-    def _foreign_customers(self) -> set[str]:
-        t = schema.subscription_mrr
-        query = select(t.c.customer_id).distinct().where(
-            t.c.superseded_at.is_(None), t.c.currency != self.reporting
-        )
-        return set(self.conn.execute(query).scalars())
+    def _customers_looking_up_rates_since(self, day: dt.date) -> set[str]:
+        """Stored customers a rate effective on `day` may restate (see `fx_lookup_day`)."""
+        t = schema.customer_fx_lookups
+        return set(self.conn.execute(select(t.c.customer_id).where(t.c.last_lookup_day >= day)).scalars())
 
     def _load(self, customer_ids: list[str]) -> None:
         for cid in customer_ids:
@@ -184,6 +185,8 @@ class Batch:
                     state = self.customers[row["customer_id"]]
                     state.rows[table.name].append(_Row(row_to_struct(cls, row), id=row["id"]))
                     state.saw(row["recorded_at"])
+        for state in self.customers.values():
+            state.stored_fx_lookup = state.last_fx_lookup
 
     def _step(self, recorded_at: dt.datetime, events: list[EventBase]) -> None:
         changed: set[str] = set()
@@ -272,3 +275,20 @@ class Batch:
             bulk.insert_rows(self.conn, schema.metadata.tables[name], rows)
         for name, rows in self.supersede.items():
             bulk.supersede_rows(self.conn, schema.metadata.tables[name], rows)
+        self._write_fx_lookups()
+
+    def _write_fx_lookups(self) -> None:
+        rows = [
+            {"customer_id": c.customer_id, "last_lookup_day": c.last_fx_lookup}
+            for c in self.customers.values()
+            if c.last_fx_lookup is not None and c.last_fx_lookup != c.stored_fx_lookup
+        ]
+        if not rows:
+            return
+        table = schema.customer_fx_lookups
+        for chunk in bulk.chunks(rows, 5000):
+            statement = bulk.dialect_insert(self.conn, table).values(list(chunk))
+            self.conn.execute(statement.on_conflict_do_update(
+                index_elements=[table.c.customer_id],
+                set_={"last_lookup_day": statement.excluded.last_lookup_day},
+            ))

@@ -54,6 +54,15 @@ def set_based(conn: Connection) -> bool:
     return conn.dialect.name == "postgresql" and not conn.get_execution_options().get(PORTABLE)
 
 
+def dialect_insert(conn: Connection, table: Table) -> Any:
+    """The dialect's INSERT for `table`, which offers `on_conflict_do_nothing/update`
+    (PostgreSQL and SQLite)."""
+    from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
+
+
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -37,15 +37,13 @@ from typing import Any, Iterable, Mapping, Sequence
 import logging
 
 import msgspec
-from sqlalchemy import Connection, Table, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import Connection, func, insert, select, update
 
 from ledger.events import EventBase, FxRatePublished, customer_of, encode_event
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
-from projections import schema
-from projections.batch import Batch, chunks
+from projections import bulk, schema
+from projections.batch import Batch
 from projections.engine import FxTable, MrrSettings
 from projections.store import ProjectionStore, load_fx_table, read_meta, read_offsets
 
@@ -59,11 +57,6 @@ FX_LOCK_KEY = 0x6D72725F66780001
 def _content(event: EventBase) -> EventBase:
     """The event without its `recorded_at`: what two copies of one event must agree on."""
     return msgspec.structs.replace(event, recorded_at=None)
-
-
-def _dialect_insert(conn: Connection, table: Table) -> Any:
-    """The dialect's INSERT, which offers `on_conflict_do_nothing` (PostgreSQL and SQLite)."""
-    return (postgresql_insert if conn.dialect.name == "postgresql" else sqlite_insert)(table)
 
 
 class FencingError(RuntimeError):
@@ -205,7 +198,7 @@ class Projector:
         mine = settings_json(self.settings)
         # Insert-if-missing first: two workers starting on empty projections must not both insert.
         conn.execute(
-            _dialect_insert(conn, schema.projection_meta)
+            bulk.dialect_insert(conn, schema.projection_meta)
             .values([
                 {"key": "settings", "value": mine},
                 {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
@@ -245,7 +238,7 @@ class Projector:
         table = schema.projection_offsets
         ordered = sorted(partitions)
         conn.execute(
-            _dialect_insert(conn, table)
+            bulk.dialect_insert(conn, table)
             .values([{"partition": p, "next_offset": 0} for p in ordered])
             .on_conflict_do_nothing(index_elements=["partition"])
         )
@@ -304,8 +297,8 @@ class Projector:
         ids = list(dict.fromkeys(r.event.event_id for r in kept))
         known: dict[str, EventBase] = {}
         events = schema.events
-        for chunk in chunks(ids):
-            rows = conn.execute(select(events.c.event_id, events.c.body).where(events.c.event_id.in_(chunk)))
+        query = select(events.c.event_id, events.c.body)
+        for rows in bulk.select_in(conn, events.c.event_id, ids, query.where):
             known.update((event_id, _content(decode_stored(body.encode()))) for event_id, body in rows)
         new: list[LedgerRecord] = []
         conflicts: list[dict[str, object]] = []

@@ -195,6 +195,17 @@ acquisition_costs = Table(
     Index("ix_acquisition_costs_period", "period"),
 )
 
+customer_fx_lookups = Table(
+    "customer_fx_lookups",
+    metadata,
+    Column("customer_id", CustomerId, primary_key=True),
+    Column("last_lookup_day", Date, nullable=False),
+    Index("ix_customer_fx_lookups_day", "last_lookup_day"),
+)
+"""Per customer with foreign-currency terms, the latest day the engine looks an FX rate up for it
+(`projections.batch.fx_lookup_day`). A rate effective on day D can only restate customers whose
+last lookup day is >= D, so a batch with a rate loads those, not every foreign customer."""
+
 event_conflicts = Table(
     "event_conflicts",
     metadata,

@@ -1,4 +1,9 @@
-"""event_conflicts: records that reuse an applied event_id with another body
+"""event_conflicts (records reusing an applied event_id with another body) and
+customer_fx_lookups (which customers an FX rate can restate)
+
+customer_fx_lookups starts empty: projections at 0001 that hold foreign-currency customers must
+be rebuilt after this upgrade (no 0001 database was ever released: 0001 and 0002 date from the
+same day of development).
 
 Revision ID: 0002
 Revises: 0001
@@ -27,10 +32,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("partition", "offset"),
     )
     op.create_index("ix_event_conflicts_event", "event_conflicts", ["event_id"], unique=False)
+    op.create_table(
+        "customer_fx_lookups",
+        sa.Column("customer_id", sa.String(length=128), nullable=False),
+        sa.Column("last_lookup_day", sa.Date(), nullable=False),
+        sa.PrimaryKeyConstraint("customer_id"),
+    )
+    op.create_index("ix_customer_fx_lookups_day", "customer_fx_lookups", ["last_lookup_day"], unique=False)
     op.execute("UPDATE projection_meta SET value = '2' WHERE key = 'schema_version'")
 
 
 def downgrade() -> None:
+    op.drop_index("ix_customer_fx_lookups_day", table_name="customer_fx_lookups")
+    op.drop_table("customer_fx_lookups")
     op.drop_index("ix_event_conflicts_event", table_name="event_conflicts")
     op.drop_table("event_conflicts")
     op.execute("UPDATE projection_meta SET value = '1' WHERE key = 'schema_version'")
