@@ -34,6 +34,7 @@ import json
 import math
 import os
 import re
+import sys
 import tempfile
 import time
 import uuid
@@ -66,7 +67,7 @@ def servers() -> Iterator[tuple[str, str, str]]:
         if not bootstrap:
             from tests.stack.kafka import KafkaServer
 
-            print("starting a throwaway Kafka (tests.stack) ...", flush=True)
+            print("starting a throwaway Kafka (tests.stack) ...", flush=True, file=sys.stderr)
             kafka = KafkaServer()
             started.append(kafka)
             bootstrap = kafka.start().bootstrap
@@ -76,7 +77,7 @@ def servers() -> Iterator[tuple[str, str, str]]:
         if not url:
             from tests.stack.postgres import PostgresServer
 
-            print("starting a throwaway PostgreSQL (tests.stack) ...", flush=True)
+            print("starting a throwaway PostgreSQL (tests.stack) ...", flush=True, file=sys.stderr)
             pg = PostgresServer()
             started.append(pg)
             url = pg.start().url
@@ -188,7 +189,7 @@ async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Seq
     ends = await end_offsets(bootstrap, topic)
     total = sum(ends.values())
     print(f"published {total:,} events to {topic} ({PARTITIONS} partitions) in "
-          f"{publish_seconds:.1f} s; starting mrr worker {' '.join(worker_args)}", flush=True)
+          f"{publish_seconds:.1f} s; starting mrr worker {' '.join(worker_args)}", flush=True, file=sys.stderr)
 
     poller = await OffsetPoller.connect(url)
     worker = start_worker(log_dir, bootstrap, url, topic, name="bench", args=worker_args)
@@ -210,7 +211,7 @@ async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Seq
                 raise RuntimeError(f"not caught up after {timeout:.0f} s: {done:,}/{total:,}\n"
                                    f"{worker.tail()}")
             if now - last_report >= 10:
-                print(f"  {now - spawned:5.0f} s: {done:,}/{total:,} committed", flush=True)
+                print(f"  {now - spawned:5.0f} s: {done:,}/{total:,} committed", flush=True, file=sys.stderr)
                 last_report = now
             await asyncio.sleep(THROUGHPUT_POLL_SECONDS)
     except BaseException:
@@ -323,7 +324,7 @@ async def measure_latency(bootstrap: str, url: str, topic: str, arrivals: Sequen
         count, sending_seconds, stopped = await send()
         backlog = sum(max(0, end - committed.get(p, 0)) for p, end in sent_ends.items())
         print(f"  sent {count:,} events in {sending_seconds:.1f} s at {rate:,.0f}/s offered; "
-              f"backlog {backlog:,}; draining ...", flush=True)
+              f"backlog {backlog:,}; draining ...", flush=True, file=sys.stderr)
         caught_up = True
         try:
             await asyncio.wait_for(asyncio.shield(observer), drain_timeout)
@@ -436,7 +437,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     started = time.perf_counter()
     arrivals = demo_arrivals(args.events + sum(live), args.seed, args.months)
     print(f"generated {len(arrivals):,} demo events in {time.perf_counter() - started:.1f} s "
-          f"({args.events:,} for throughput, {sum(live):,} for the live phases)", flush=True)
+          f"({args.events:,} for throughput, {sum(live):,} for the live phases)", flush=True, file=sys.stderr)
     backlog, rest = arrivals[: args.events], arrivals[args.events :]
 
     worker_args: list[str] = []
@@ -457,13 +458,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 timeout=max(600.0, args.events / 50))
             throughput.batch_size = args.batch_size
             print(f"throughput: {throughput.rate_without_startup:,.0f} events/s excl. startup",
-                  flush=True)
+                  flush=True, file=sys.stderr)
             latencies = []
             try:
                 offset = 0
                 for rate, count in zip(rates, live):
                     print(f"latency at {rate:,.0f} events/s offered for {args.duration:.0f} s ...",
-                          flush=True)
+                          flush=True, file=sys.stderr)
                     latencies.append(await measure_latency(
                         bootstrap, url, topic, rest[offset : offset + count], worker, rate,
                         args.duration, args.tick, args.poll, args.drain_timeout))
