@@ -33,6 +33,7 @@ from ledger.events import (
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 from projections import bulk, schema
+from projections.customer_cache import CustomerCache
 from projections.engine import (
     CustomerInterval,
     FxImpact,
@@ -132,9 +133,15 @@ class Batch:
     """New records of one transaction (already deduplicated) and what they change."""
 
     def __init__(
-        self, conn: Connection, records: list[LedgerRecord], settings: MrrSettings, fx: FxTable
+        self,
+        conn: Connection,
+        records: list[LedgerRecord],
+        settings: MrrSettings,
+        fx: FxTable,
+        cache: CustomerCache | None = None,
     ) -> None:
         self.conn = conn
+        self.cache = cache
         self.records = sorted(records, key=lambda r: (_utc(r.event.recorded_at), r.partition, r.offset))  # type: ignore[arg-type]
         self.settings = settings
         self.fx = fx
@@ -164,9 +171,14 @@ class Batch:
         t = schema.customer_fx_lookups
         return set(self.conn.execute(select(t.c.customer_id).where(t.c.last_lookup_day >= day)).scalars())
 
-    def _load(self, customer_ids: list[str]) -> None:
-        for cid in customer_ids:
-            self.customers[cid] = _Customer(cid, self.reporting)
+    def _load(self, all_ids: list[str]) -> None:
+        customer_ids = []
+        for cid in all_ids:
+            cached = self.cache.take(cid) if self.cache is not None else None
+            if cached is None:
+                customer_ids.append(cid)
+                cached = _Customer(cid, self.reporting)
+            self.customers[cid] = cached
         # One customer's rows never span two reads, so per customer the order is each query's
         # ORDER BY whether the ids go in one `= ANY` array or in chunks.
         events = schema.events
@@ -266,13 +278,29 @@ class Batch:
                 for key, value in event.attributes.items()
             )
 
+    def committed_customers(self) -> list[tuple[str, _Customer]]:
+        """After `run`, the states of the customers whose events this batch applied: what a
+        fresh load would give once the transaction commits (for `CustomerCache`)."""
+        own = {customer_of(r.event) for r in self.records} - {None}
+        return [(cid, state) for cid, state in self.customers.items() if cid in own]
+
     def _write(self) -> None:
         positions = {r.event.event_id: (r.partition, r.offset) for r in self.records}
         for row in self.inserts.get("events", []):
             row["partition"], row["offset"] = positions[row["event_id"]]
+        bitemporal = {t.name for t, _, _ in ROW_KINDS}
         for name, rows in self.inserts.items():
             rows = [row for row in rows if not row.pop("_drop", False)]
-            bulk.insert_rows(self.conn, schema.metadata.tables[name], rows)
+            table = schema.metadata.tables[name]
+            if name in bitemporal:  # ids known up front, so the committed state can be cached
+                for row, row_id in zip(rows, bulk.allocate_ids(self.conn, table, len(rows))):
+                    row["id"] = row_id
+            bulk.insert_rows(self.conn, table, rows)
+        for state in self.customers.values():
+            for current in state.rows.values():
+                for row in current:
+                    if row.pending is not None:
+                        row.id, row.pending = row.pending["id"], None
         for name, rows in self.supersede.items():
             bulk.supersede_rows(self.conn, schema.metadata.tables[name], rows)
         self._write_fx_lookups()

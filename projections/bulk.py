@@ -115,6 +115,23 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     conn.execute(text(sql), params)
 
 
+def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
+    """`count` new ids for `table.id`, ascending, so rows can be inserted with known ids.
+
+    PostgreSQL draws them from the column's sequence; SQLite continues after the largest id,
+    which is safe because a SQLite write transaction excludes every other writer."""
+    if count <= 0:
+        return []
+    if conn.dialect.name == "postgresql":
+        ids = conn.execute(
+            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            {"table": table.name, "n": count},
+        ).scalars().all()
+        return sorted(ids)
+    top = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar_one()
+    return list(range(top + 1, top + 1 + count))
+
+
 def supersede_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Set `superseded_at = row["at"]` on the row with `id = row["row_id"]`, for every row."""
     if not rows:

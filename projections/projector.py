@@ -44,6 +44,7 @@ from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 from projections import bulk, schema
 from projections.batch import Batch
+from projections.customer_cache import CustomerCache
 from projections.engine import FxTable, MrrSettings
 from projections.store import ProjectionStore, load_fx_table, read_meta, read_offsets
 
@@ -113,6 +114,8 @@ class Projector:
         self._fx: FxTable | None = None
         self._fx_rows = 0
         self._settings_checked = False
+        self.customer_cache = CustomerCache()
+        self._committed: list[tuple[str, Any]] = []
 
     @property
     def positions(self) -> dict[int, int]:
@@ -121,6 +124,7 @@ class Projector:
 
     def forget_positions(self, partitions: Iterable[int] | None = None) -> None:
         """Drop remembered offsets (on partition assignment); the stored ones are trusted next."""
+        self.customer_cache.clear()  # another worker may have applied these partitions meanwhile
         if partitions is None:
             self._positions.clear()
         else:
@@ -149,7 +153,11 @@ class Projector:
             )
         except BaseException:
             self._fx = None  # the cache may hold rates of the rolled-back batch
+            self.customer_cache.clear()  # and these customer states may be the rolled-back ones
             raise
+        finally:
+            committed, self._committed = self._committed, []
+        self.customer_cache.put_all(committed)
         self._positions.update(result.offsets)
         self._settings_checked = True
         return result
@@ -182,11 +190,12 @@ class Projector:
         targets = self._targets(partitions, by_partition, offsets, stored)
         new = self._dedupe(conn, kept, result)
         if new:
-            batch = Batch(conn, new, self.settings, self.fx_table(conn))
+            batch = Batch(conn, new, self.settings, self.fx_table(conn), self.customer_cache)
             try:
                 batch.run()
             finally:
                 self._fx_rows += batch.rates_added
+            self._committed = batch.committed_customers()
             result.customers = len({customer_of(r.event) for r in new} - {None})
         result.applied = len(new)
         result.offsets = self._advance(conn, targets, stored)
@@ -346,6 +355,8 @@ class Projector:
         """The FX table of every stored rate, reloaded when the row count changed (other workers)."""
         count = conn.execute(select(func.count()).select_from(schema.fx_rates)).scalar_one()
         if self._fx is None or count != self._fx_rows:
+            # Rates this projector did not write: another worker may have restated customers.
+            self.customer_cache.clear()
             self._fx, self._fx_rows = load_fx_table(conn), count
         return self._fx
 

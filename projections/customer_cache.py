@@ -1,0 +1,51 @@
+"""`CustomerCache`: the projector's memory of customers it projected, so the next batch that
+touches them needs no reload of their history and current rows from the database.
+
+An entry is exactly what loading the customer would give (decoded events in recorded order,
+current rows in id order with their ids). It stays true only while nobody else writes the
+customer, which the projector guarantees by clearing the cache whenever that may have happened:
+a failed transaction, a fence or a forgotten partition (another worker may have applied it), and
+FX rates it did not write itself (another worker's restatement). Only customers whose events
+this projector applied are kept; customers it merely restated for an FX rate are not.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterable
+
+DEFAULT_CAPACITY = 50_000
+
+
+class CustomerCache:
+    """A bounded LRU of per-customer batch state (`projections.batch._Customer`)."""
+
+    def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[str, Any] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def take(self, customer_id: str) -> Any | None:
+        """Remove and return the entry of `customer_id` (the batch now owns and mutates it)."""
+        entry = self._entries.pop(customer_id, None)
+        if entry is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return entry
+
+    def put_all(self, entries: Iterable[tuple[str, Any]]) -> None:
+        """Remember committed customer states, evicting the least recently used beyond capacity."""
+        for customer_id, entry in entries:
+            self._entries[customer_id] = entry
+            self._entries.move_to_end(customer_id)
+        while len(self._entries) > self.capacity:
+            self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        """Forget everything (the database may have changed behind this projector's back)."""
+        self._entries.clear()
