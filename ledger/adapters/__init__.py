@@ -1,0 +1,1 @@
+"""Adapters from external billing systems to ledger events (`ledger.adapters.stripe`)."""
