@@ -45,6 +45,22 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     past_due_grace_days: int | None = None
     once_discounts_reduce_mrr: bool = False
     classification_window_seconds: int = 0
+    api_tokens: str | list[str] | None = None
+    """Bearer tokens `mrr serve` accepts on /v1/* (`MRR_API_TOKENS`: comma-separated)."""
+    api_host: str = "127.0.0.1"
+    """Interface `mrr serve` listens on."""
+    api_port: int = 8080
+    """TCP port `mrr serve` listens on."""
+    api_max_body_bytes: int = 8 * 1024 * 1024
+    """Largest request body `mrr serve` reads; a larger one gets 413."""
+    api_append_timeout_seconds: float = 5.0
+    """Kafka: how long a POST waits for the producer to take a batch before answering 429."""
+
+    def api_token_list(self) -> list[str]:
+        """`api_tokens` as a list: a comma-separated string is split, blanks are dropped."""
+        raw = self.api_tokens or []
+        parts = raw.split(",") if isinstance(raw, str) else raw
+        return [token.strip() for token in parts if token.strip()]
 
     def mrr_settings(self) -> MrrSettings:
         """The engine's settings, validated."""
