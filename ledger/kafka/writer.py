@@ -3,7 +3,7 @@
 - `enable_idempotence=True`, `acks="all"`: a retried send is written once and only after every
   in-sync replica has it; per partition, events land in the order they were sent.
 - Key = `customer_id`, so all of a customer's events share one partition and keep their order.
-  Reference events have no customer (`fx.rate_published`, `acquisition_cost.recorded`): their key
+  Reference events have no customer (`fx.rate_published`, `acquisition.cost_recorded`): their key
   is the event type, so each kind of reference data is ordered in one partition too.
 - Value = `encode_event` (canonical JSON) with `recorded_at` stamped here, in UTC; a stamp never
   goes below the last one this writer issued, so one writer's `recorded_at` never decreases.

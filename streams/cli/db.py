@@ -1,4 +1,4 @@
-"""`mrr db upgrade|current|check`: Alembic migrations of the PostgreSQL projection schema."""
+"""`mrr db upgrade|check`: Alembic migrations of the PostgreSQL projection schema."""
 
 from __future__ import annotations
 
