@@ -93,9 +93,19 @@ async def ensure_topics(
         for spec in specs:  # refuse a bad existing topic before creating anything
             if spec.name in existing:
                 check_configs(spec.name, await describe_topic_configs(admin, spec.name))
-        created = await _create(admin, [s for s in specs if s.name not in existing])
-        for name in created:
-            await _wait_until_visible(admin, name)
+        created: set[str] = set()
+        # One at a time, ledger first: a topic created moments ago by someone else may be missing
+        # from the list above; then creating it answers "already exists", and it is checked
+        # before the next one is created.
+        for spec in specs:
+            if spec.name in existing:
+                continue
+            made = await _create(admin, [spec])
+            await _wait_until_visible(admin, spec.name)
+            if made:
+                created |= made
+            else:
+                check_configs(spec.name, await describe_topic_configs(admin, spec.name))
         statuses = []
         for spec in specs:
             configs = await describe_topic_configs(admin, spec.name)
