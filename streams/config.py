@@ -40,6 +40,16 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Retries of a batch that failed for another reason, before `mrr worker` stops loudly."""
     future_horizon_days: int = 366
     """Events whose `occurred_at` is further in the future than this are rejected."""
+    metrics_port: int | None = None
+    """TCP port of the Prometheus `/metrics` endpoint: `mrr worker` serves its operational metrics
+    there when set; `mrr exporter` serves the business gauges there (default 9108)."""
+    metrics_host: str = "0.0.0.0"
+    """Interface the metrics endpoints listen on (all, so Prometheus can scrape a container)."""
+    metrics_refresh_seconds: float = 15.0
+    """How often `mrr exporter` re-reads the business gauges from the projections."""
+    metrics_top_n: int = 20
+    """MRR by plan / billing interval / currency: the N largest values are exported, the rest as `other`."""
+
     reporting_currency: str = "USD"
     churn_recognition: str = "at_period_end"
     past_due_grace_days: int | None = None
@@ -55,6 +65,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Largest request body `mrr serve` reads; a larger one gets 413."""
     api_append_timeout_seconds: float = 5.0
     """Kafka: how long a POST waits for the producer to take a batch before answering 429."""
+    stripe_webhook_secret: str | None = None
+    """Signing secret (`whsec_…`) of the Stripe webhook endpoint `POST /v1/webhooks/stripe`;
+    unset: the route answers 503 (docs/stripe.md)."""
 
     def api_token_list(self) -> list[str]:
         """`api_tokens` as a list: a comma-separated string is split, blanks are dropped."""

@@ -19,6 +19,7 @@ from ledger.api.auth import SECURITY_SCHEME, bearer_guard
 from ledger.api.openapi import publish_event_schema
 from ledger.api.routes import healthz, post_events, readyz
 from ledger.api.settings import ApiSettings
+from ledger.api.stripe_route import WebhookCounters, stripe_webhook
 from ledger.ports import LedgerWriter
 
 WriterFactory = Callable[[], Awaitable[LedgerWriter]]
@@ -57,9 +58,10 @@ def create_app(
         return None
 
     app = Litestar(
-        route_handlers=[v1, healthz, readyz],
+        route_handlers=[v1, stripe_webhook, healthz, readyz],  # Stripe signs: no bearer guard
         lifespan=[ledger_writer],
-        state=State({"settings": settings, "readiness": readiness or writer_opened}),
+        state=State({"settings": settings, "readiness": readiness or writer_opened,
+                     "stripe_webhooks": WebhookCounters()}),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(
             title="mrr-ledger ingest API",

@@ -38,6 +38,8 @@ class ApiSettings(msgspec.Struct, frozen=True, kw_only=True):
     """`Retry-After` sent with 429 and 503 answers."""
     readiness_timeout_seconds: float = 5.0
     """`/readyz` answers 503 when the ledger check takes longer."""
+    stripe_webhook_secret: str | None = None
+    """Signing secret of `POST /v1/webhooks/stripe`; None: that route answers 503."""
 
     def check(self) -> None:
         """Raise `InsecureConfigurationError` (no tokens) or ValueError (nonsense limits)."""

@@ -24,6 +24,7 @@ Examples:
 \b
 Endpoints (docs/api.md):
   POST /v1/events      one event or a JSON array of up to 1,000 (bearer token)
+  POST /v1/webhooks/stripe  Stripe webhooks (signed with MRR_STRIPE_WEBHOOK_SECRET)
   GET  /healthz        the process is up
   GET  /readyz         the ledger is reachable (else 503)
   GET  /schema         OpenAPI (JSON at /schema/openapi.json)
@@ -106,6 +107,7 @@ def api_settings(config: "Config", *, insecure_no_auth: bool = False) -> "ApiSet
         horizon=dt.timedelta(days=config.future_horizon_days),
         # Only the Kafka producer can be "full"; an embedded append finishes in its thread anyway.
         append_timeout_seconds=config.api_append_timeout_seconds if config.kafka_bootstrap else None,
+        stripe_webhook_secret=config.stripe_webhook_secret,
     )
 
 
