@@ -33,6 +33,8 @@ Exit status:
               help="Most records per transaction [MRR_BATCH_SIZE, 5000].")
 @click.option("--batch-wait", "batch_wait_seconds", type=click.FloatRange(min=0.001), default=None,
               help="Seconds to wait for a fuller batch [MRR_BATCH_WAIT_SECONDS, 0.5].")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
+              help="Serve this worker's Prometheus metrics on this port [MRR_METRICS_PORT, off].")
 @click.option("--loglevel", default="info", show_default=True,
               type=click.Choice(["debug", "info", "warning", "error"]))
 def command(loglevel: str, **flags: object) -> None:
@@ -83,6 +85,15 @@ def run_worker(config: object, loglevel: str) -> int:
     from streams.worker.app import WorkerRuntime, create_app
 
     runtime = WorkerRuntime(config)  # type: ignore[arg-type]
+    if config.metrics_port:  # type: ignore[attr-defined]
+        from streams.worker.metrics import WorkerMetrics
+
+        runtime.metrics = WorkerMetrics()
+        try:
+            runtime.metrics.serve(config.metrics_host, config.metrics_port)  # type: ignore[attr-defined]
+        except OSError as exc:
+            click.echo(f"mrr worker: metrics port {config.metrics_port}: {exc}", err=True)  # type: ignore[attr-defined]
+            return 2
     app = create_app(runtime)
     worker = faust.Worker(app, loglevel=loglevel, redirect_stdouts=False)
     runtime.stop = lambda: asyncio.ensure_future(worker.stop())

@@ -13,7 +13,7 @@ import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import faust
 
@@ -25,6 +25,9 @@ from projections.projector import Projector
 from streams.config import Config
 from streams.worker.pipeline import ProjectionPipeline
 from streams.worker.retry import ProjectionHalted, RetryPolicy
+
+if TYPE_CHECKING:
+    from streams.worker.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +44,8 @@ class WorkerRuntime:
     fatal: BaseException | None = None
     pipeline: ProjectionPipeline | None = None
     resources: list[Any] = field(default_factory=list)
+    metrics: WorkerMetrics | None = None
+    """Set by the command when `metrics_port` is set: the agent attaches the pipeline to it."""
 
 
 def broker_urls(bootstrap: str) -> list[str]:
@@ -122,6 +127,8 @@ def create_app(runtime: WorkerRuntime) -> faust.App:
         try:
             runtime.pipeline = pipeline = await open_pipeline(runtime)
             summary = _Summary(pipeline)
+            if runtime.metrics is not None:
+                runtime.metrics.attach(pipeline)
             async for events in stream.take_events(config.batch_size, within=config.batch_wait_seconds):
                 await pipeline.process([to_raw(e) for e in events])
                 summary.maybe_log()
@@ -135,6 +142,8 @@ def create_app(runtime: WorkerRuntime) -> faust.App:
             log.critical("projector %s, stopping the worker: %s", level, exc, exc_info=exc)
             runtime.stop()
         finally:
+            if runtime.metrics is not None:
+                runtime.metrics.detach()
             await close_pipeline(runtime)
 
     return app

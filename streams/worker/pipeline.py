@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from ledger.kafka.dead_letters import DeadLetter, DeadLetterWriter
 from ledger.kafka.messages import PoisonMessage, RawRecord, decode_ledger_value
@@ -30,10 +32,18 @@ log = logging.getLogger(__name__)
 FENCING_RETRIES = 5
 
 
+class BatchObserver(Protocol):
+    """Told about every committed batch (`streams.worker.metrics.WorkerMetrics`)."""
+
+    def on_batch(self, result: BatchResult, records: Sequence[LedgerRecord], seconds: float,
+                 positions: Mapping[int, int]) -> None: ...
+
+
 @dataclass
 class PipelineStats:
     """Running totals since the worker started (logged; exported as metrics)."""
 
+    consumed: int = 0
     batches: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -42,13 +52,18 @@ class PipelineStats:
     dead_letters: int = 0
     gap_records: int = 0
     fenced: int = 0
+    observer: BatchObserver | None = field(default=None, repr=False, compare=False)
 
-    def add(self, result: BatchResult) -> None:
+    def add(self, result: BatchResult, records: Sequence[LedgerRecord] = (), seconds: float = 0.0,
+            positions: Mapping[int, int] | None = None) -> None:
+        """Count one committed batch (`positions`: the stored offsets before it)."""
         self.batches += 1
         self.applied += result.applied
         self.duplicates += result.duplicates
         self.conflicts += result.conflicts
         self.skipped += result.skipped
+        if self.observer is not None:
+            self.observer.on_batch(result, records, seconds, positions or {})
 
 
 def decode_batch(
@@ -106,6 +121,7 @@ class ProjectionPipeline:
         if not raws:
             return
         starts, ends = covered_range(raws)
+        self.stats.consumed += len(raws)
         fenced = 0
         while True:
             try:
@@ -125,11 +141,12 @@ class ProjectionPipeline:
     async def _apply(self, raws: Sequence[RawRecord], starts: dict[int, int], ends: dict[int, int]) -> None:
         records, letters = decode_batch(raws, self.horizon)
         await self._send_dead_letters(letters)
+        before, started = self.projector.positions, time.monotonic()
         result = await self.retry.run(
             "projector batch",
             lambda: self.projector.apply_batch(records, ends, starts=starts),
         )
-        self.stats.add(result)
+        self.stats.add(result, records, time.monotonic() - started, before)
 
     async def _fill(self, gap: OffsetGapError) -> None:
         """Apply partition `gap.partition`'s offsets `gap.start..gap.end-1`, read from Kafka."""
