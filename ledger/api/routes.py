@@ -80,6 +80,18 @@ async def post_events(
         raws = split_body(body, max_batch=settings.max_batch)
     except BodyRejected as exc:
         return Response(exc.error, status_code=exc.status_code)  # type: ignore[arg-type]
+    result = await append_or_retry_later(raws, state, settings, partial=partial)
+    if isinstance(result, Response):
+        return result
+    return Response(result, status_code=status_code(result))
+
+
+async def append_or_retry_later(
+    raws: list[bytes], state: State, settings: ApiSettings, *, partial: bool, context: str = ""
+) -> IngestResponse | Response:  # type: ignore[type-arg]
+    """Validate and append `raws` through `ledger.api.batch.ingest`; a busy ledger (producer
+    buffer full, or slower than `append_timeout_seconds`) gives a 429, an unreachable one a 503,
+    each with `Retry-After`. `context` names the request in the logs."""
     work = ingest(
         raws,
         state.writer,
@@ -90,16 +102,14 @@ async def post_events(
     )
     try:
         if settings.append_timeout_seconds is None:
-            result = await work
-        else:
-            result = await asyncio.wait_for(work, settings.append_timeout_seconds)
+            return await work
+        return await asyncio.wait_for(work, settings.append_timeout_seconds)
     except _backpressure_errors() as exc:
-        log.warning("ledger busy, answering 429: %r", exc)
+        log.warning("ledger busy, answering 429%s: %r", context, exc)
         return _retry_later(429, "the ledger is busy (producer buffer full)", settings)
     except _unavailable_errors() as exc:
-        log.error("ledger unavailable, answering 503: %r", exc)
+        log.error("ledger unavailable, answering 503%s: %r", context, exc)
         return _retry_later(503, "the ledger is unavailable", settings)
-    return Response(result, status_code=status_code(result))
 
 
 def _retry_later(code: int, reason: str, settings: ApiSettings) -> Response:  # type: ignore[type-arg]

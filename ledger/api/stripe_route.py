@@ -14,8 +14,6 @@ Stripe retries every non-2xx answer for up to three days.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 import threading
 import time
@@ -35,9 +33,9 @@ from ledger.adapters.stripe import (
     StripeSignatureError,
     verify_and_map,
 )
-from ledger.api.batch import ingest, status_code
+from ledger.api.batch import status_code
 from ledger.api.models import ErrorBody, EventResult
-from ledger.api.routes import _backpressure_errors, _retry_later, _unavailable_errors
+from ledger.api.routes import append_or_retry_later
 from ledger.api.settings import ApiSettings
 from ledger.events import encode_event
 
@@ -163,27 +161,12 @@ async def _append(
     mapping: StripeMapping, state: State, settings: ApiSettings, counters: WebhookCounters
 ) -> Response:  # type: ignore[type-arg]
     """Append the mapped events through `ledger.api.batch.ingest`, as `POST /v1/events` does."""
-    work = ingest(
-        [encode_event(event) for event in mapping.events],
-        state.writer,
-        partial=False,
-        now=dt.datetime.now(dt.UTC),
-        horizon=settings.horizon,
-        max_event_bytes=settings.max_event_bytes,
+    result = await append_or_retry_later(
+        [encode_event(event) for event in mapping.events], state, settings, partial=False,
+        context=f" to Stripe event {mapping.stripe_event_id}",
     )
-    try:
-        if settings.append_timeout_seconds is None:
-            result = await work
-        else:
-            result = await asyncio.wait_for(work, settings.append_timeout_seconds)
-    except _backpressure_errors() as exc:
-        log.warning("ledger busy, answering 429 to Stripe event %s: %r",
-                    mapping.stripe_event_id, exc)
-        return _retry_later(429, "the ledger is busy (producer buffer full)", settings)
-    except _unavailable_errors() as exc:
-        log.error("ledger unavailable, answering 503 to Stripe event %s: %r",
-                  mapping.stripe_event_id, exc)
-        return _retry_later(503, "the ledger is unavailable", settings)
+    if isinstance(result, Response):
+        return result
     code = status_code(result)
     if code != 200:
         log.error("Stripe event %s (%s): ledger answered %d: %s", mapping.stripe_event_id,
