@@ -171,9 +171,8 @@ def test_import_periods_on_kafka_without_the_topic_exits_2(
 
 # --- mrr report on PostgreSQL -------------------------------------------------------------------
 
-def record_business(data_dir: Path) -> int:
-    """A small generated business in the embedded ledger, recorded at its arrival times."""
-    arrivals = generate_business(seed=11, customers=25, months=MONTHS, start=START)
+def record_arrivals(data_dir: Path, arrivals: list[Any]) -> None:
+    """Append (arrival, event) pairs to the embedded ledger in `data_dir`, recorded at arrival."""
 
     async def append() -> None:
         async with EmbeddedLedger(data_dir / "ledger.sqlite") as ledger:
@@ -182,6 +181,12 @@ def record_business(data_dir: Path) -> int:
 
     data_dir.mkdir(parents=True)
     asyncio.run(append())
+
+
+def record_business(data_dir: Path) -> int:
+    """A small generated business in the embedded ledger, recorded at its arrival times."""
+    arrivals = generate_business(seed=11, customers=25, months=MONTHS, start=START)
+    record_arrivals(data_dir, arrivals)
     return len(arrivals)
 
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import itertools
 import json
 from pathlib import Path
 
 from ledger.demo import generate_business
-from ledger.embedded import EmbeddedLedger
-from tests.streams.test_cli_backends import mrr
+from tests.streams.test_cli_backends import mrr, record_arrivals
 from tests.worker.support import migrated, new_topic, publish_arrivals, start_worker, wait_caught_up
 
 START, MONTHS = dt.date(2023, 1, 1), 12
@@ -23,16 +21,6 @@ REPORTS = [
     ["snapshot", "--period", "month"],
     ["movements", "--period", "month"],
 ]
-
-
-def record_embedded(data_dir: Path, arrivals) -> None:
-    async def append() -> None:
-        async with EmbeddedLedger(data_dir / "ledger.sqlite") as ledger:
-            for arrival, group in itertools.groupby(arrivals, key=lambda pair: pair[0]):
-                await ledger.append_many([event for _, event in group], now=arrival)
-
-    data_dir.mkdir(parents=True)
-    asyncio.run(append())
 
 
 async def through_kafka(tmp_path: Path, bootstrap: str, url: str, arrivals) -> str:
@@ -48,7 +36,7 @@ async def through_kafka(tmp_path: Path, bootstrap: str, url: str, arrivals) -> s
 
 def test_demo_business_reports_equal_on_both_paths(tmp_path: Path, kafka_bootstrap: str, fresh_database: str) -> None:
     arrivals = generate_business(seed=21, customers=400, months=MONTHS, start=START)
-    record_embedded(tmp_path / "data", arrivals)
+    record_arrivals(tmp_path / "data", arrivals)
     url = asyncio.run(migrated(fresh_database))
     topic = asyncio.run(through_kafka(tmp_path, kafka_bootstrap, url, arrivals))
     production = {"MRR_KAFKA_BOOTSTRAP": kafka_bootstrap, "MRR_LEDGER_TOPIC": topic, "MRR_DATABASE_URL": url}
