@@ -1,13 +1,14 @@
-"""`python -m bench [engine|projector|worker] [options]`: run one benchmark (default: engine).
+"""`python -m bench [engine|projector|worker|ingest] [options]`: run one benchmark (default: engine).
 
 `python -m bench` alone (what `make bench` runs) runs the engine benchmark with its defaults
 (see `bench.engine`); `python -m bench projector --events N` the projector one
-(`bench.projector`), `python -m bench worker …` the worker one (`bench.worker`).
+(`bench.projector`), `python -m bench worker …` the worker one (`bench.worker`),
+`python -m bench ingest …` the HTTP ingest API one (`bench.ingest`).
 """
 
 import sys
 
-BENCHMARKS = ("engine", "projector", "worker")
+BENCHMARKS = ("engine", "projector", "worker", "ingest")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.projector import main as run
     elif name == "worker":
         from bench.worker import main as run
+    elif name == "ingest":
+        from bench.ingest import main as run
     else:
         from bench.engine import main as run
     return run(args)
