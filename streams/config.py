@@ -59,6 +59,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Bearer tokens `mrr serve` accepts on /v1/* (`MRR_API_TOKENS`: comma-separated)."""
     api_host: str = "127.0.0.1"
     """Interface `mrr serve` listens on."""
+    api_metrics: bool = False
+    """`mrr serve` also serves the business gauges at `GET /metrics` (as `mrr exporter` does).
+    Off by default: exactly one process may export them (docs/metrics.md)."""
     api_port: int = 8080
     """TCP port `mrr serve` listens on."""
     api_max_body_bytes: int = 8 * 1024 * 1024

@@ -2,18 +2,20 @@
 
 The caller (the `mrr serve` command, or a test) decides which ledger is written to: it passes
 `writer_factory`, called once at startup (the writer is closed at shutdown), and optionally a
-`readiness` probe that raises when the ledger cannot be reached.
+`readiness` probe that raises when the ledger cannot be reached. It may add routes and lifespan
+hooks of its own (`mrr serve --metrics` adds `GET /metrics`, unauthenticated like /healthz).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from litestar import Litestar, Router
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.types import ControllerRouterHandler
 
 from ledger.api.auth import SECURITY_SCHEME, bearer_guard
 from ledger.api.openapi import publish_event_schema
@@ -24,6 +26,7 @@ from ledger.ports import LedgerWriter
 
 WriterFactory = Callable[[], Awaitable[LedgerWriter]]
 Readiness = Callable[[], Awaitable[None]]
+Lifespan = Callable[[Litestar], AbstractAsyncContextManager[None]]
 
 
 def create_app(
@@ -31,11 +34,14 @@ def create_app(
     settings: ApiSettings,
     *,
     readiness: Readiness | None = None,
+    extra_routes: Sequence[ControllerRouterHandler] = (),
+    extra_lifespans: Sequence[Lifespan] = (),
 ) -> Litestar:
     """The ingest API on the ledger `writer_factory` opens.
 
     Raises `InsecureConfigurationError` when `settings` has no token and does not say
-    `insecure_no_auth`. `readiness` defaults to "the writer was opened"."""
+    `insecure_no_auth`. `readiness` defaults to "the writer was opened". `extra_routes` are
+    served without the bearer guard; `extra_lifespans` run after the writer is opened."""
     settings.check()
     guards = [] if settings.insecure_no_auth else [bearer_guard(settings.tokens)]
     v1 = Router(
@@ -58,8 +64,8 @@ def create_app(
         return None
 
     app = Litestar(
-        route_handlers=[v1, stripe_webhook, healthz, readyz],  # Stripe signs: no bearer guard
-        lifespan=[ledger_writer],
+        route_handlers=[v1, stripe_webhook, healthz, readyz, *extra_routes],  # Stripe signs: no bearer guard
+        lifespan=[ledger_writer, *extra_lifespans],
         state=State({"settings": settings, "readiness": readiness or writer_opened,
                      "stripe_webhooks": WebhookCounters()}),
         request_max_body_size=settings.max_body_bytes,

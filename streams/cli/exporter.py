@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from typing import TYPE_CHECKING, Any, Coroutine
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, AsyncIterator, Coroutine
 
 import click
 
 if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+    from projections.metrics import SnapshotRefresher
     from streams.config import Config
 
 DEFAULT_PORT = 9108
@@ -58,8 +62,27 @@ def command(**flags: object) -> None:
 
 
 async def serve(config: Config) -> None:
-    """Open the store, take a first snapshot, serve /metrics and refresh until SIGTERM/SIGINT."""
-    from prometheus_client import CollectorRegistry, start_http_server
+    """Open the store, serve /metrics and refresh until SIGTERM/SIGINT."""
+    from prometheus_client import start_http_server
+
+    async with business_metrics(config) as (registry, refresher):
+        port = config.metrics_port or DEFAULT_PORT
+        server, thread = start_http_server(port, addr=config.metrics_host, registry=registry)
+        log.info("mrr exporter: serving business gauges on %s:%d/metrics", config.metrics_host, port)
+        try:
+            await _run_until_signalled(refresher.run())
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+@asynccontextmanager
+async def business_metrics(config: Config) -> AsyncIterator[tuple[CollectorRegistry, SnapshotRefresher]]:
+    """The configured projection store, checked against the MRR settings, with a registry holding
+    a `BusinessCollector` and the `SnapshotRefresher` that keeps it current (run `refresher.run()`
+    as long as the registry is served). Shared by `mrr exporter` and `mrr serve --metrics`; the
+    store is closed on exit. Raises RuntimeError when the projections have other settings."""
+    from prometheus_client import CollectorRegistry
 
     from projections.metrics import BusinessCollector, SnapshotRefresher
     from projections.projector import settings_json, settings_match
@@ -74,17 +97,9 @@ async def serve(config: Config) -> None:
         collector = BusinessCollector()
         registry = CollectorRegistry()
         registry.register(collector)
-        refresher = SnapshotRefresher(store, collector, config.reporting_currency,
-                                      interval=config.metrics_refresh_seconds,
-                                      top=config.metrics_top_n)
-        port = config.metrics_port or DEFAULT_PORT
-        server, thread = start_http_server(port, addr=config.metrics_host, registry=registry)
-        log.info("mrr exporter: serving business gauges on %s:%d/metrics", config.metrics_host, port)
-        try:
-            await _run_until_signalled(refresher.run())
-        finally:
-            server.shutdown()
-            thread.join(5)
+        yield registry, SnapshotRefresher(store, collector, config.reporting_currency,
+                                          interval=config.metrics_refresh_seconds,
+                                          top=config.metrics_top_n)
     finally:
         await store.close()
 

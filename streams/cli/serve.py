@@ -27,6 +27,7 @@ Endpoints (docs/api.md):
   POST /v1/webhooks/stripe  Stripe webhooks (signed with MRR_STRIPE_WEBHOOK_SECRET)
   GET  /healthz        the process is up
   GET  /readyz         the ledger is reachable (else 503)
+  GET  /metrics        with --metrics: the business gauges of `mrr exporter`
   GET  /schema         OpenAPI (JSON at /schema/openapi.json)
 
 \b
@@ -44,10 +45,14 @@ Exit status:
 @click.option("--insecure-no-auth", is_flag=True,
               help="Serve /v1/* without a bearer token. For local use only: anyone who can "
                    "reach the port can write to the ledger.")
+@click.option("--metrics/--no-metrics", "api_metrics", default=None,
+              help="Also serve the business gauges of `mrr exporter` at GET /metrics (no token), "
+                   "read from the configured projections [MRR_API_METRICS, off]. Enable it in "
+                   "exactly one process: either here or `mrr exporter`, never both.")
 @click.option("--log-level", default="info", show_default=True,
               type=click.Choice(["critical", "error", "warning", "info", "debug"]))
 def command(host: str | None, port: int | None, data_dir: str | None, insecure_no_auth: bool,
-            log_level: str) -> None:
+            api_metrics: bool | None, log_level: str) -> None:
     """Serve the HTTP ingest API: billing systems POST events, the ledger stores them.
 
     Every event is validated like `mrr ingest` does; the answer lists each one as accepted,
@@ -78,7 +83,8 @@ def command(host: str | None, port: int | None, data_dir: str | None, insecure_n
     from streams.config import load_config
 
     try:
-        config = load_config({"api_host": host, "api_port": port, "data_dir": data_dir})
+        config = load_config({"api_host": host, "api_port": port, "data_dir": data_dir,
+                              "api_metrics": api_metrics})
         settings = api_settings(config, insecure_no_auth=insecure_no_auth)
         settings.check()
     except InsecureConfigurationError as exc:
@@ -87,6 +93,10 @@ def command(host: str | None, port: int | None, data_dir: str | None, insecure_n
         raise click.UsageError(str(exc)) from exc
     if config.kafka_bootstrap:
         _require_topic(config)
+    if config.api_metrics:
+        import logging
+
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # the store's schema check chatter
     if insecure_no_auth:
         click.echo("mrr serve: WARNING: --insecure-no-auth: /v1/* accepts requests without a "
                    "token", err=True)
@@ -113,9 +123,16 @@ def api_settings(config: "Config", *, insecure_no_auth: bool = False) -> "ApiSet
 
 def build_app(config: "Config", settings: "ApiSettings") -> "Litestar":
     """The ingest API on the ledger `config` names: Kafka when `kafka_bootstrap` is set, else
-    the embedded ledger in `data_dir`, each with its readiness check."""
+    the embedded ledger in `data_dir`, each with its readiness check; plus `GET /metrics` when
+    `api_metrics` is set."""
+    from functools import partial
+
     from ledger.api import create_app
     from streams import bootstrap
+
+    if config.api_metrics:
+        route, lifespan = business_metrics_route(config)
+        create_app = partial(create_app, extra_routes=[route], extra_lifespans=[lifespan])
 
     if config.kafka_bootstrap:
         bootstrap_servers, topic = config.kafka_bootstrap, config.ledger_topic
@@ -139,6 +156,30 @@ def build_app(config: "Config", settings: "ApiSettings") -> "Litestar":
             await ledger.close()
 
     return create_app(embedded_writer, settings, readiness=ledger_opens)
+
+
+def business_metrics_route(config: "Config") -> tuple[Any, Any]:
+    """`GET /metrics` (unauthenticated, like /healthz) rendering the business gauges, and the
+    lifespan hook that opens the projections and refreshes them in the background: the
+    collector, refresher and store checks of `mrr exporter` (`exporter.business_metrics`)."""
+    from contextlib import asynccontextmanager, suppress
+
+    from ledger.api.metrics_route import metrics
+    from streams.cli.exporter import business_metrics
+
+    @asynccontextmanager
+    async def refreshed(app: "Litestar") -> Any:
+        async with business_metrics(config) as (registry, refresher):
+            app.state.metrics_registry = registry
+            task = asyncio.ensure_future(refresher.run())
+            try:
+                yield
+            finally:
+                task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await task
+
+    return metrics, refreshed
 
 
 def _require_topic(config: "Config") -> None:
