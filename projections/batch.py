@@ -44,6 +44,12 @@ from projections.engine import (
     compute_timeline,
 )
 
+RESTATED_TABLES = (schema.movements.name, schema.fx_impacts.name)
+"""A customer is *restated* when a batch supersedes or inserts a row of these tables effective at
+or before the customer's last recorded instant before the batch: history already projected changes
+(a late or backdated event, a late FX rate). Closing an open MRR interval or adding a movement
+after the known history is not."""
+
 CHUNK = bulk.CHUNK
 """Ids per `IN (…)` list on the portable path (kept here for `chunks`' importers)."""
 
@@ -92,6 +98,8 @@ class _Customer:
     last_fx_lookup: dt.date | None = None
     stored_fx_lookup: dt.date | None = None
     """`last_fx_lookup` as of the stored history (before this batch)."""
+    stored_recorded: dt.datetime | None = None
+    """`last_recorded` as of the stored history (before this batch); None: a new customer."""
 
     def add(self, event: EventBase) -> None:
         self.events.append(event)
@@ -150,6 +158,8 @@ class Batch:
         self.customers: dict[str, _Customer] = {}
         self.inserts: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _, _ in ROW_KINDS}
         self.supersede: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _, _ in ROW_KINDS}
+        self.restated: set[str] = set()
+        """Customers whose projected history this batch changes (`RESTATED_TABLES`)."""
 
     def run(self) -> None:
         """Compute and write everything; adds the batch's rates to `fx` (see `rates_added`)."""
@@ -199,6 +209,7 @@ class Batch:
                     state.saw(row["recorded_at"])
         for state in self.customers.values():
             state.stored_fx_lookup = state.last_fx_lookup
+            state.stored_recorded = state.last_recorded
 
     def _step(self, recorded_at: dt.datetime, events: list[EventBase]) -> None:
         changed: set[str] = set()
@@ -223,12 +234,19 @@ class Batch:
         at = max(recorded_at, state.last_recorded or recorded_at)
         state.saw(at)
         timeline = compute_timeline(state.customer_id, state.events, self.settings, self.fx)
+        known = state.stored_recorded
         for table, _, attribute in ROW_KINDS:
-            self._diff(table.name, state.rows[table.name], getattr(timeline, attribute), at)
+            changed = self._diff(table.name, state.rows[table.name], getattr(timeline, attribute), at)
+            if known is not None and table.name in RESTATED_TABLES and any(
+                    _utc(value.effective_at) <= _utc(known) for value in changed):
+                self.restated.add(state.customer_id)
 
-    def _diff(self, name: str, current: list[_Row], new: Sequence[Any], at: dt.datetime) -> None:
+    def _diff(self, name: str, current: list[_Row], new: Sequence[Any], at: dt.datetime) -> list[Any]:
+        """Queue the changes of one table's current rows to `new`; returns the values of the
+        stored rows superseded and of the rows inserted."""
         wanted = Counter(new)
         survivors: list[_Row] = []
+        changed: list[Any] = []
         for row in current:
             if wanted[row.value] > 0:
                 wanted[row.value] -= 1
@@ -239,13 +257,16 @@ class Batch:
                 row.pending["_drop"] = row.pending["recorded_at"] == at
             else:
                 self.supersede[name].append({"row_id": row.id, "at": at})
+                changed.append(row.value)
         for value in new:  # keep the engine's order for inserted rows
             if wanted[value] > 0:
                 wanted[value] -= 1
                 pending = {**struct_to_row(value), "recorded_at": at, "superseded_at": None}
                 self.inserts[name].append(pending)
                 survivors.append(_Row(value, pending=pending))
+                changed.append(value)
         current[:] = survivors
+        return changed
 
     def _index(self, event: EventBase) -> None:
         """Queue the event-index row and the reference/attribute rows of one event."""

@@ -88,6 +88,8 @@ class BatchResult:
     skipped: int = 0
     conflicts: int = 0
     customers: int = 0
+    restated: int = 0
+    """Customers whose already projected movements or FX impacts changed (`batch.RESTATED_TABLES`)."""
     offsets: dict[int, int] = field(default_factory=dict)
 
 
@@ -197,6 +199,7 @@ class Projector:
                 self._fx_rows += batch.rates_added
             self._committed = batch.committed_customers()
             result.customers = len({customer_of(r.event) for r in new} - {None})
+            result.restated = len(batch.restated)
         result.applied = len(new)
         result.offsets = self._advance(conn, targets, stored)
         return result

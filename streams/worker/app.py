@@ -175,6 +175,6 @@ class _Summary:
         s = self.pipeline.stats
         rate = (s.applied - self.last_applied) / (now - self.last)
         log.info("projected %d events (%.0f/s) in %d batches; duplicates %d, conflicts %d, "
-                 "dead letters %d, gap records %d, fenced %d", s.applied, rate, s.batches,
-                 s.duplicates, s.conflicts, s.dead_letters, s.gap_records, s.fenced)
+                 "dead letters %d, gap records %d, fenced %d, restated customers %d", s.applied, rate,
+                 s.batches, s.duplicates, s.conflicts, s.dead_letters, s.gap_records, s.fenced, s.restated)
         self.last, self.last_applied = now, s.applied

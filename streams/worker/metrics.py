@@ -43,6 +43,9 @@ COUNTERS = {
     "dead_letters": ("mrr_worker_dead_letters", "Messages sent to the dead-letter topic."),
     "gap_records": ("mrr_worker_gap_records", "Records read straight from Kafka to fill an offset gap."),
     "fenced": ("mrr_worker_fenced_batches", "Batches refused because another worker moved the stored offset."),
+    "restated": ("mrr_worker_restated_customers",
+                 "Customers whose already projected movements or FX impacts a batch changed (late or "
+                 "backdated events, FX rates); counted once per batch."),
 }
 
 BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000, 20000)

@@ -52,6 +52,7 @@ class PipelineStats:
     dead_letters: int = 0
     gap_records: int = 0
     fenced: int = 0
+    restated: int = 0
     observer: BatchObserver | None = field(default=None, repr=False, compare=False)
 
     def add(self, result: BatchResult, records: Sequence[LedgerRecord] = (), seconds: float = 0.0,
@@ -62,6 +63,7 @@ class PipelineStats:
         self.duplicates += result.duplicates
         self.conflicts += result.conflicts
         self.skipped += result.skipped
+        self.restated += result.restated
         if self.observer is not None:
             self.observer.on_batch(result, records, seconds, positions or {})
 

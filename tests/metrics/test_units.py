@@ -53,8 +53,10 @@ def test_worker_metrics_follow_the_pipeline_stats() -> None:
     event = SimpleNamespace(recorded_at=recorded)
     records = [LedgerRecord(0, offset, event) for offset in (2, 3, 4)]  # type: ignore[arg-type]
     stats.consumed += 3
-    stats.add(BatchResult(applied=2, skipped=1), records, 0.2, {0: 3})
+    assert value("mrr_worker_restated_customers_total") == 0
+    stats.add(BatchResult(applied=2, skipped=1, restated=2), records, 0.2, {0: 3})
     assert value("mrr_worker_events_consumed_total") == 3
+    assert value("mrr_worker_restated_customers_total") == 2
     assert value("mrr_worker_events_applied_total") == 2
     assert value("mrr_worker_batches_total") == 1
     assert value("mrr_worker_skipped_records_total") == 1

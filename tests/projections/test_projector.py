@@ -198,7 +198,8 @@ async def test_a_late_rate_restates_foreign_customers(store):
     [row] = await store.read(bridge, month, Scope(at("2024-02-01"), at("2024-02-01")))
     assert (row.closing_mrr, row.unconverted_subscriptions) == (0, 1)
     # The rate arrives later (another partition), effective before the subscription started.
-    await projector.apply_batch([record(0, fx("fx1", "2023-12-31", "1.1"), "2024-02-05", partition=1)], {1: 1})
+    result = await projector.apply_batch([record(0, fx("fx1", "2023-12-31", "1.1"), "2024-02-05", partition=1)], {1: 1})
+    assert (result.customers, result.restated) == (0, 1)  # no event of c9, yet its January changed
     assert await store.read(sub_mrr) == [11000]
     [now] = await store.read(bridge, month, Scope(at("2024-02-01"), at("2024-03-01")))
     assert (now.new_business, now.closing_mrr, now.unconverted_subscriptions) == (11000, 11000, 0)
@@ -230,7 +231,8 @@ async def test_a_late_rate_effective_on_the_renewal_day_restates_it(store):
     await projector.apply_batch([record(0, fx("fx-jan", "2024-01-01", "1.10"), "2023-12-31"),
                                  record(1, start, "2024-01-01"), record(2, renew, "2024-02-01")], {0: 3})
     # February's rate is published late, effective on the renewal day itself.
-    await projector.apply_batch([record(3, fx("fx-feb", "2024-02-01", "1.20"), "2024-02-05")], {0: 4})
+    late = await projector.apply_batch([record(3, fx("fx-feb", "2024-02-01", "1.20"), "2024-02-05")], {0: 4})
+    assert (late.customers, late.restated) == (0, 1)  # no event of c8, yet its reported history changed
     [feb] = await store.read(bridge, [parse_label("2024-02")], Scope(at("2024-02-10"), at("2024-02-10")))
     assert (feb.opening_mrr, feb.fx_impact, feb.closing_mrr) == (11000, 1000, 12000)
     [then] = await store.read(bridge, [parse_label("2024-02")], Scope(at("2024-02-10"), at("2024-02-04")))
@@ -292,3 +294,28 @@ async def test_concurrent_projectors_on_one_partition_apply_each_record_once(sto
     assert n["events"] == 40 and await store.offsets() == {0: 40}
     rows = await current_rows(store)
     assert len(rows["customer_mrr"]) == 40
+
+
+async def test_restated_counts_customers_whose_stored_movements_changed(store):
+    projector = Projector(store, SETTINGS)
+    first = await projector.apply_batch(batch1(), {0: 2})
+    assert (first.customers, first.restated) == (2, 0)
+    # A forward update closes c1's open interval and adds a movement: nothing reported changes.
+    forward = await projector.apply_batch(
+        [record(2, updated("2024-02-01", items=[item(20000)]), "2024-02-01")], {0: 3})
+    assert (forward.customers, forward.restated) == (1, 0)
+    # A backdated update changes the February expansion already reported: c1 is restated.
+    late = await projector.apply_batch(
+        [record(3, updated("2024-01-05", items=[item(7000)]), "2024-02-10"),
+         record(4, started("2024-02-11", sub="s3", customer="c3", items=[item(100)]), "2024-02-11")], {0: 5})
+    assert (late.customers, late.restated) == (2, 1)
+
+
+async def test_history_written_in_the_same_batch_is_no_restatement(store):
+    records = [
+        record(0, started("2024-01-01", items=[item(10000)]), "2024-01-01"),
+        record(1, updated("2024-02-01", items=[item(20000)]), "2024-02-01"),
+        record(2, updated("2024-01-05", items=[item(7000)]), "2024-02-10"),  # backdated
+    ]
+    result = await Projector(store, SETTINGS).apply_batch(records, {0: 3})
+    assert (result.customers, result.restated) == (1, 0)
