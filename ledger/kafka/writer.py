@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from collections.abc import Sequence
 
 import msgspec
 
 from ledger.events import EventBase, customer_of, encode_event, event_type
 from ledger.ports import AppendResult
+
+log = logging.getLogger(__name__)
 
 
 def key_of(event: EventBase) -> bytes:
@@ -91,8 +94,16 @@ class KafkaLedgerWriter:
             for event, meta in zip(events, metadata)
         ]
 
-    async def close(self) -> None:
-        """Flush and stop the producer (idempotent)."""
+    async def close(self, timeout: float = 10.0) -> None:
+        """Flush and stop the producer (idempotent), giving up after `timeout` seconds.
+
+        With the broker unreachable the flush would wait forever; messages still unsent then
+        were never acknowledged, so no caller was told they were accepted."""
         producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), timeout)
+        except TimeoutError:
+            log.warning("Kafka producer did not flush within %.0f s (broker unreachable?); "
+                        "unacknowledged messages abandoned", timeout)

@@ -2,8 +2,8 @@
 
 The writers here fail the way `KafkaLedgerWriter` does: aiokafka raises `KafkaTimeoutError` when
 a partition's buffer stays full for `request_timeout_ms`, and a send blocks while it is full
-(bounded by `append_timeout_seconds`). A real full buffer needs a broker that stops draining,
-which the shared test broker cannot be made to do.
+(bounded by `append_timeout_seconds`). The same answer from a real producer whose broker stopped
+is in test_kafka_backpressure.py.
 """
 
 from __future__ import annotations
