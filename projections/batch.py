@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import msgspec
 from sqlalchemy import Connection, select
@@ -49,9 +49,6 @@ RESTATED_TABLES = (schema.movements.name, schema.fx_impacts.name)
 or before the customer's last recorded instant before the batch: history already projected changes
 (a late or backdated event, a late FX rate). Closing an open MRR interval or adding a movement
 after the known history is not."""
-
-CHUNK = bulk.CHUNK
-"""Ids per `IN (…)` list on the portable path (kept here for `chunks`' importers)."""
 
 # (table, engine row type, Timeline attribute); column names equal the Struct field names.
 ROW_KINDS = (
@@ -113,10 +110,6 @@ class _Customer:
     def saw(self, instant: dt.datetime) -> None:
         if self.last_recorded is None or instant > self.last_recorded:
             self.last_recorded = instant
-
-
-def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    return bulk.chunks(items, CHUNK)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

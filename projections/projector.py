@@ -30,11 +30,10 @@ is a conflict, stored in `event_conflicts` by ledger position and logged, never 
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
-
-import logging
 
 import msgspec
 from sqlalchemy import Connection, func, insert, select, update
@@ -311,7 +310,7 @@ class Projector:
         events = schema.events
         query = select(events.c.event_id, events.c.body)
         for rows in bulk.select_in(conn, events.c.event_id, ids, query.where):
-            known.update((event_id, _content(decode_stored(body.encode()))) for event_id, body in rows)
+            known.update((event_id, decode_stored(body.encode())) for event_id, body in rows)
         new: list[LedgerRecord] = []
         conflicts: list[dict[str, object]] = []
         for record in kept:
@@ -320,9 +319,9 @@ class Projector:
                 raise ValueError(f"event {event.event_id} has no recorded_at")
             first = known.get(event.event_id)
             if first is None:
-                known[event.event_id] = _content(event)
+                known[event.event_id] = event
                 new.append(record)
-            elif first == _content(event):
+            elif _content(first) == _content(event):
                 result.duplicates += 1
             else:
                 result.conflicts += 1
