@@ -124,11 +124,12 @@ class ProjectionPipeline:
             return
         starts, ends = covered_range(raws)
         self.stats.consumed += len(raws)
+        records, letters = decode_batch(raws, self.horizon)  # once, whatever the retries
         fenced = 0
         while True:
             try:
                 try:
-                    await self._apply(raws, starts, ends)
+                    await self._apply(records, letters, starts, ends)
                     return
                 except OffsetGapError as gap:
                     await self._fill(gap)  # then apply the batch again
@@ -140,8 +141,13 @@ class ProjectionPipeline:
                 log.warning("batch fenced (%s); retrying from the stored offsets", exc)
                 self.projector.forget_positions()
 
-    async def _apply(self, raws: Sequence[RawRecord], starts: dict[int, int], ends: dict[int, int]) -> None:
-        records, letters = decode_batch(raws, self.horizon)
+    async def _apply(
+        self,
+        records: list[LedgerRecord],
+        letters: list[DeadLetter],
+        starts: dict[int, int],
+        ends: dict[int, int],
+    ) -> None:
         await self._send_dead_letters(letters)
         before, started = self.projector.positions, time.monotonic()
         result = await self.retry.run(
@@ -163,7 +169,8 @@ class ProjectionPipeline:
             )
             raws = [r for r in raws if r.offset < gap.end]
             after = raws[-1].offset + 1 if raws else gap.end
-            await self._apply(raws, {gap.partition: position}, {gap.partition: after})
+            records, letters = decode_batch(raws, self.horizon)
+            await self._apply(records, letters, {gap.partition: position}, {gap.partition: after})
             self.stats.gap_records += len(raws)
             position = after
 
