@@ -41,7 +41,7 @@ from projections.engine import (
     Movement,
     MrrSettings,
     SubscriptionInterval,
-    compute_timeline,
+    CustomerEngine,
 )
 
 RESTATED_TABLES = (schema.movements.name, schema.fx_impacts.name)
@@ -97,6 +97,18 @@ class _Customer:
     """`last_fx_lookup` as of the stored history (before this batch)."""
     stored_recorded: dt.datetime | None = None
     """`last_recorded` as of the stored history (before this batch); None: a new customer."""
+    engine: CustomerEngine | None = None
+    fed: int = 0
+    """How many of `events` the engine has applied."""
+
+    def timeline(self, settings: MrrSettings, fx: FxTable) -> Any:
+        """The timeline over all `events`, resuming the engine's run where that is exact."""
+        engine = self.engine
+        if engine is None or engine.fx is not fx or engine.settings != settings:
+            engine = self.engine = CustomerEngine(self.customer_id, settings, fx)
+            self.fed = 0
+        new, self.fed = self.events[self.fed:], len(self.events)
+        return engine.apply(new)
 
     def add(self, event: EventBase) -> None:
         self.events.append(event)
@@ -226,7 +238,7 @@ class Batch:
     def _recompute(self, state: _Customer, recorded_at: dt.datetime) -> None:
         at = max(recorded_at, state.last_recorded or recorded_at)
         state.saw(at)
-        timeline = compute_timeline(state.customer_id, state.events, self.settings, self.fx)
+        timeline = state.timeline(self.settings, self.fx)
         known = state.stored_recorded
         for table, _, attribute in ROW_KINDS:
             changed = self._diff(table.name, state.rows[table.name], getattr(timeline, attribute), at)

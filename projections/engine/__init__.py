@@ -4,7 +4,8 @@ Public API:
 - `FxTable`: FX rates by effective date, with inverse and cross rates.
 - `compute_timeline(customer_id, events, settings, fx)`: one customer's `Timeline` from scratch;
   `events` are that customer's events in recorded order.
-- `CustomerEngine`: the same, incrementally (`apply(batch)` returns the new `Timeline`).
+- `CustomerEngine`: the same, incrementally (`apply(batch)` returns the new `Timeline`), resuming
+  its run instead of re-running the history whenever that gives the same result.
 """
 
 from projections.engine.fx import FxTable
@@ -17,7 +18,8 @@ from projections.engine.model import (
     Timeline,
 )
 from projections.engine.settings import MrrSettings
-from projections.engine.timeline import CustomerEngine, compute_timeline
+from projections.engine.incremental import CustomerEngine
+from projections.engine.timeline import compute_timeline
 
 __all__ = [
     "MOVEMENT_TYPES",

@@ -49,7 +49,7 @@ class FxTable:
         self._dates: dict[tuple[str, str], list[dt.date]] = {}
         self._rates: dict[tuple[str, str], list[Fraction]] = {}
         self._memo: dict[tuple[str, str, dt.date], Fraction | None] = {}
-        self.version = 0
+        self._changes: list[dt.date] = []
 
     def add(self, base: str, quote: str, effective_date: dt.date, rate: Decimal | str | Fraction) -> None:
         """Record a rate; a second rate for the same pair and date replaces the first."""
@@ -65,7 +65,17 @@ class FxTable:
             dates.insert(i, effective_date)
             rates.insert(i, value)
         self._memo.clear()
-        self.version += 1
+        self._changes.append(effective_date)
+
+    @property
+    def version(self) -> int:
+        """How many rates were added so far."""
+        return len(self._changes)
+
+    def earliest_change_since(self, version: int) -> dt.date | None:
+        """The earliest effective date among rates added after `version`, if any. A rate
+        effective on day D changes no lookup of a day before D (direct, inverse or cross)."""
+        return min(self._changes[version:], default=None)
 
     def currencies(self) -> set[str]:
         """Every currency that appears in a rate."""

@@ -67,6 +67,12 @@ class _Subscription:
         self.plan = ""
         self.interval = ""
 
+    def copy(self) -> "_Subscription":
+        other = _Subscription.__new__(_Subscription)
+        for name in _Subscription.__slots__:
+            setattr(other, name, getattr(self, name))
+        return other
+
     def live(self) -> bool:
         return self.terms is not None and not self.ended and not self.auto_churned
 
@@ -110,6 +116,12 @@ class _Run:
         self.subscription_intervals: list[SubscriptionInterval] = []
         self.movements: list[Movement] = []
         self.fx_impacts: list[FxImpact] = []
+        self.horizon: dt.datetime | None = None
+        """The last applied group's horizon: everything due up to it has been applied."""
+        self.fx_lookup_max: dt.date | None = None
+        """The latest day a rate was looked up for (a rate effective later changes nothing)."""
+        self.fx_checked = fx.version
+        """`fx.version` when the run's lookups were last known to be current."""
 
     # --- conversion -------------------------------------------------------------------------
     def _lock_rate(self, sub: _Subscription, terms: Terms, occurred_at: dt.datetime) -> None:
@@ -118,6 +130,8 @@ class _Run:
             return
         start = terms.current_period_start or occurred_at
         day = start.astimezone(dt.timezone.utc).date()
+        if self.fx_lookup_max is None or day > self.fx_lookup_max:
+            self.fx_lookup_max = day
         sub.rate = self.fx.rate(terms.currency, self.reporting, day)
 
     def _reporting(self, native: int, sub: _Subscription) -> int | None:
@@ -209,14 +223,45 @@ class _Run:
         sub.state = (native, sub.rate, self._reporting(native, sub))
         return sub.state
 
-    def run(self, events: Sequence[EventBase]) -> None:
-        ordered = sorted(
-            (e for e in events if type(e) in _APPLY), key=lambda e: e.occurred_at
-        )
+    def feed(self, events: Sequence[EventBase]) -> None:
+        """Apply `events` (recorded order) and every timer due up to the last of them.
+
+        Timers due later stay pending, so more events may be fed afterwards, provided they all
+        occur after `horizon` (`can_continue`); `finish` then gives the same timeline as one run
+        over every event. Feeding one event at a time costs O(that event), not O(history).
+        """
+        ordered = sorted((e for e in events if type(e) in _APPLY), key=_occurred)
+        self._advance(ordered, drain=False)
+
+    def can_continue(self, events: Sequence[EventBase]) -> bool:
+        """Whether `feed(events)` now equals a run from scratch over all events: each new event
+        occurs after the last applied group (else it belongs in or before that group)."""
+        horizon = self.horizon
+        return horizon is None or all(e.occurred_at > horizon for e in events if type(e) in _APPLY)
+
+    def finish(self) -> Timeline:
+        """Fire the pending timers, close the open intervals and return the timeline (once)."""
+        self._advance([], drain=True)
+        self._close_all()
+        return self.timeline()
+
+    def fork(self) -> "_Run":
+        """An independent copy of this run's state (finish the copy, keep feeding the original)."""
+        other = _Run.__new__(_Run)
+        other.__dict__.update(self.__dict__)
+        other.subs = {sub_id: sub.copy() for sub_id, sub in self.subs.items()}
+        other.timers = list(self.timers)
+        other.customer_intervals = list(self.customer_intervals)
+        other.subscription_intervals = list(self.subscription_intervals)
+        other.movements = list(self.movements)
+        other.fx_impacts = list(self.fx_impacts)
+        return other
+
+    def _advance(self, ordered: list[EventBase], drain: bool) -> None:
         i, n = 0, len(ordered)
         timers = self.timers
         window = self.window
-        while i < n or timers:
+        while i < n or (drain and timers):
             t_event = ordered[i].occurred_at if i < n else None
             t_timer = timers[0][0] if timers else None
             start = t_event if t_timer is None or (t_event is not None and t_event <= t_timer) else t_timer
@@ -244,7 +289,7 @@ class _Run:
                 else:
                     break
             self._settle(start, touched, causes)
-        self._close_all()
+            self.horizon = horizon
 
     def _settle(self, at: dt.datetime, touched: dict[str, tuple], causes: list[str]) -> None:
         fx = 0
@@ -336,29 +381,19 @@ _APPLY = {
 MRR_EVENT_TYPES = tuple(_APPLY)
 
 
+def _occurred(event: EventBase) -> dt.datetime:
+    return event.occurred_at
+
+
 def compute_timeline(
     customer_id: str, events: Sequence[EventBase], settings: MrrSettings, fx: FxTable
 ) -> Timeline:
     """The customer's timeline from scratch; `events` are its events in recorded order."""
     run = _Run(customer_id, settings, fx)
-    run.run(events)
-    return run.timeline()
+    run.feed(events)
+    return run.finish()
 
 
-class CustomerEngine:
-    """Incremental use of the engine: feed batches of one customer's events as they are recorded.
-
-    Each `apply` returns the timeline as known after that batch, identical to `compute_timeline`
-    over every event applied so far (late events restate the history from their `occurred_at`).
-    """
-
-    def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
-        self.customer_id = customer_id
-        self.settings = settings
-        self.fx = fx
-        self.events: list[EventBase] = []
-
-    def apply(self, events: Sequence[EventBase]) -> Timeline:
-        """Add a batch (recorded order) and return the new timeline."""
-        self.events.extend(events)
-        return compute_timeline(self.customer_id, self.events, self.settings, self.fx)
+def start_run(customer_id: str, settings: MrrSettings, fx: FxTable) -> _Run:
+    """A fresh resumable run (`feed`, `can_continue`, `fork`, `finish`); see `CustomerEngine`."""
+    return _Run(customer_id, settings, fx)

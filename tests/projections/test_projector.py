@@ -57,19 +57,19 @@ async def test_applies_a_batch_and_records_offsets(store):
 
 
 async def test_an_error_mid_batch_writes_nothing(store, monkeypatch):
-    real = batch_module.compute_timeline
+    real = batch_module._Customer.timeline
 
-    def failing(customer_id, *args):
-        if customer_id == "c2":
+    def failing(state, *args):
+        if state.customer_id == "c2":
             raise RuntimeError("boom")
-        return real(customer_id, *args)
+        return real(state, *args)
 
-    monkeypatch.setattr(batch_module, "compute_timeline", failing)
+    monkeypatch.setattr(batch_module._Customer, "timeline", failing)
     projector = Projector(store, SETTINGS)
     with pytest.raises(RuntimeError, match="boom"):
         await projector.apply_batch(batch1(), {0: 2})
     assert all(v == 0 for v in (await counts(store)).values())
-    monkeypatch.setattr(batch_module, "compute_timeline", real)
+    monkeypatch.setattr(batch_module._Customer, "timeline", real)
     # The same projector retries the batch cleanly.
     assert (await projector.apply_batch(batch1(), {0: 2})).applied == 2
 
