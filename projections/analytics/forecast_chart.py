@@ -137,3 +137,46 @@ def backtest_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
     fig.suptitle(f"MRR forecast backtest ({currency}), {payload['method']['window_months']}-month window",
                  fontsize=13, fontweight="bold")
     return _save(fig, plt, path)
+
+
+def simulation_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
+    """`mrr simulate price`: baseline and simulated closing MRR (top), the difference (bottom)."""
+    plt = _pyplot()
+    currency = payload["currency"]
+    rows = payload["rows"]
+    labels = [r["period"] for r in rows]
+    x = list(range(len(rows)))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    top.plot(x, [_f(r["baseline_mrr"]) for r in rows], color=ACTUAL, marker="o", markersize=3, linewidth=2,
+             label="Current projection")
+    top.plot(x, [_f(r["simulated_mrr"]) for r in rows], color=FORECAST, linestyle="--", marker="o", markersize=3,
+             linewidth=2, label="With the price change")
+    # The difference is usually small next to total MRR: the axis zooms in (it does not start at 0).
+    _money_axis(top, currency)
+    top.set_ylabel(f"Closing MRR, {currency}\n(axis not from 0)")
+    top.grid(axis="y", alpha=0.3)
+    top.legend(loc="lower left", fontsize=9, frameon=False)
+    difference = [_f(r["difference"]) for r in rows]
+    bars = bottom.bar(x, difference, color=["#2e7d32" if d >= 0 else "#e53935" for d in difference], width=0.7)
+    if len(rows) <= 24:
+        bottom.bar_label(bars, labels=[_signed_money(d, currency) for d in difference], fontsize=8, padding=2)
+        bottom.margins(y=0.2)
+    bottom.axhline(0, color="black", linewidth=0.8)
+    _money_axis(bottom, currency)
+    bottom.set_ylabel(f"Difference, {currency}")
+    bottom.grid(axis="y", alpha=0.3)
+    _period_axis(bottom, labels)
+    bottom.set_xlabel("Month (UTC)")
+    s = payload["scenario"]
+    uplift = f", churn uplift {_pct(s['churn_uplift'])} a month" if s["churn_uplift"] not in (None, "0.0000") else ""
+    fig.suptitle(f"Price change {s['plan']} {_signed_pct(s['change'])} from {s['from'][:10]}{uplift} ({currency})",
+                 fontsize=13, fontweight="bold")
+    return _save(fig, plt, path)
+
+
+def _signed_money(value: float, currency: str) -> str:
+    return f"{'+' if value >= 0 else '−'}{_symbol(currency)}{abs(value):,.0f}"
+
+
+def _signed_pct(value: str) -> str:
+    return f"{Decimal(value) * 100:+.2f} %"

@@ -85,10 +85,10 @@ class PriceChange:
         return [self.start] + [p.start for p in self.periods[1:]]
 
     def assumptions(self) -> list[str]:
-        pct = f"{self.change * 100:+f}".rstrip("0").rstrip(".") + " %"
-        when = self.start.isoformat()
+        factor = f"{1 + self.change:f}"
+        when = _when(self.start)
         out = [
-            f"every item with price_id {self.plan!r}: unit_amount x (1 {pct}), rounded half-even to the minor unit",
+            f"every item with price_id {self.plan!r}: unit_amount x {factor}, rounded half-even to the minor unit",
             f"subscriptions with that price before {when} are repriced at {when}; terms events from then on "
             "carry the new price",
         ]
@@ -99,6 +99,11 @@ class PriceChange:
         out.append("nothing else changes: no other churn, new business or FX rates than the events known; "
                    "months after the last event show the current book rolled forward")
         return out
+
+
+def _when(instant: dt.datetime) -> str:
+    utc = instant.astimezone(dt.timezone.utc)
+    return utc.date().isoformat() if utc.time() == dt.time() else utc.isoformat()
 
 
 def parse_percent(text: str, name: str) -> Decimal:
