@@ -1,0 +1,128 @@
+"""Cohorts: customers grouped by the period of their first `new_business` movement (MRR_SPEC §6).
+
+For each cohort and each period since its start (0 = the cohort's own period) up to the last
+reported period: how many of its customers have MRR > 0 at that period's end, and their MRR.
+Logo retention = active customers / cohort size; revenue retention (net, with expansion,
+contraction and reactivation) = cohort MRR / starting MRR, where starting MRR is the sum of the
+cohort's `new_business` amounts. A cohort that fully churned has retention 0, never missing.
+Period ends follow the reports: MRR just before the end, or at `as_of` for the current period.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Sequence
+
+from sqlalchemy import Connection, select
+
+from projections import schema
+from projections.periods import Period, period_of
+from projections.queries.common import (Scope, customer_intervals, for_customer, in_force_before,
+                                        report_envelope, visible)
+from projections.queries.money import format_major, format_ratio, ratio
+
+
+@dataclass(frozen=True)
+class CohortCell:
+    age: int
+    """Periods since the cohort's start (0 = its own period)."""
+    period: Period
+    customers: int
+    """Cohort customers with MRR > 0 at the period end."""
+    mrr: int
+    complete: bool
+    """False for the period containing `as_of` (measured at `as_of`, not at its end)."""
+
+
+@dataclass
+class Cohort:
+    period: Period
+    customers: int
+    starting_mrr: int
+    cells: list[CohortCell] = field(default_factory=list)
+
+    def logo_retention(self, cell: CohortCell) -> Decimal | None:
+        return ratio(cell.customers, self.customers)
+
+    def revenue_retention(self, cell: CohortCell) -> Decimal | None:
+        return ratio(cell.mrr, self.starting_mrr)
+
+
+def first_new_business(conn: Connection, scope: Scope) -> dict[str, tuple[dt.datetime, int]]:
+    """Per customer: instant and MRR after its first visible `new_business` up to `as_of`."""
+    t = schema.movements
+    query = (select(t.c.customer_id, t.c.effective_at, t.c.mrr_after)
+             .where(visible(t, scope.known_at), *for_customer(t, scope), t.c.type == "new_business",
+                    t.c.effective_at < scope.cutoff)
+             .order_by(t.c.customer_id, t.c.effective_at))
+    first: dict[str, tuple[dt.datetime, int]] = {}
+    for customer_id, effective_at, mrr_after in conn.execute(query):
+        first.setdefault(customer_id, (effective_at, mrr_after))
+    return first
+
+
+def cohorts(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[Cohort]:
+    """The cohorts whose start period is in `periods` (ascending, contiguous, one kind), each
+    measured at the end of every period from its own through the last of `periods`."""
+    if not periods:
+        return []
+    kind, labels = periods[0].kind, {p.label: i for i, p in enumerate(periods)}
+    members: dict[int, list[str]] = defaultdict(list)
+    starting: dict[int, int] = defaultdict(int)
+    for customer_id, (effective_at, mrr_after) in first_new_business(conn, scope).items():
+        index = labels.get(period_of(kind, effective_at).label)
+        if index is not None:
+            members[index].append(customer_id)
+            starting[index] += mrr_after
+    if not members:
+        return []
+    cohort_of = {c: i for i, customers in members.items() for c in customers}
+    by_cohort: dict[int, list[Any]] = defaultdict(list)
+    for interval in customer_intervals(conn, scope, periods[0].start, scope.end_of(periods[-1])):
+        if interval.customer_id in cohort_of:
+            by_cohort[cohort_of[interval.customer_id]].append(interval)
+    result = []
+    for index in sorted(members):
+        measured = periods[index:]
+        levels = in_force_before(by_cohort[index], [scope.end_of(p) for p in measured])
+        cohort = Cohort(periods[index], len(members[index]), starting[index])
+        cohort.cells = [CohortCell(age, p, count, mrr, p.end <= scope.cutoff)
+                        for age, (p, (mrr, count)) in enumerate(zip(measured, levels))]
+        result.append(cohort)
+    return result
+
+
+def averages(rows: Sequence[Cohort]) -> list[dict[str, Any]]:
+    """Per age: retention of all cohorts that reached it, weighted by cohort size (logo) and by
+    starting MRR (revenue), i.e. Σ active / Σ size and Σ MRR / Σ starting MRR."""
+    sums: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    for cohort in rows:
+        for cell in cohort.cells:
+            s = sums[cell.age]
+            s[0] += 1
+            s[1] += cell.customers
+            s[2] += cohort.customers
+            s[3] += cell.mrr
+            s[4] += cohort.starting_mrr
+    return [{"periods_since_start": age, "cohorts": n, "logo_retention": format_ratio(ratio(active, size)),
+             "revenue_retention": format_ratio(ratio(mrr, start))}
+            for age, (n, active, size, mrr, start) in sorted(sums.items())]
+
+
+def cohort_rows(rows: Sequence[Cohort], currency: str) -> list[dict[str, Any]]:
+    """One flat row per cohort and age (the `--json` rows and the `--csv` lines)."""
+    return [{"cohort": c.period.label, "cohort_customers": c.customers,
+             "starting_mrr": format_major(c.starting_mrr, currency), "periods_since_start": cell.age,
+             "period": cell.period.label, "customers": cell.customers, "mrr": format_major(cell.mrr, currency),
+             "logo_retention": format_ratio(c.logo_retention(cell)),
+             "revenue_retention": format_ratio(c.revenue_retention(cell)), "complete": cell.complete}
+            for c in rows for cell in c.cells]
+
+
+def cohorts_json(rows: Sequence[Cohort], currency: str, kind: str, scope: Scope) -> dict[str, Any]:
+    """Envelope of the reports plus `average` per age; `rows` in long form (cohort × age)."""
+    return report_envelope(currency, kind, scope, cohort_rows(rows, currency), customer_id=scope.customer_id,
+                           average=averages(rows))
