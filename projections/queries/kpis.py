@@ -98,31 +98,65 @@ def kpis_of(row: BridgeRow, acquisition_cost: int | None, unconverted_costs: int
     )
 
 
-def acquisition_costs(
+def _cost_entries(
     conn: Connection, rows: Sequence[BridgeRow], scope: Scope, currency: str
-) -> list[tuple[int | None, int]]:
-    """Per bridge row: (cost in minor units of `currency` or None, unconverted cost count)."""
+) -> list[tuple[int, str, int | None]] | None:
+    """Each acquisition cost known at `known_at` whose month falls in a bridge row: (row index,
+    channel, amount in minor units of `currency` or None without an FX rate). None when costs are
+    not attributable (day/week periods) or no cost is recorded at all (spend untracked)."""
     if not rows or rows[0].period.kind not in MONTHLY_COST_KINDS:
-        return [(None, 0) for _ in rows]
+        return None
     t = schema.acquisition_costs
-    query = select(t.c.period, t.c.amount, t.c.currency).where(t.c.recorded_at <= scope.known_at)
+    query = select(t.c.period, t.c.amount, t.c.currency, t.c.channel).where(t.c.recorded_at <= scope.known_at)
     fx = load_fx_table(conn, scope.known_at)
     costs = conn.execute(query).all()
     if not costs:  # acquisition spend is not tracked at all: unknown, not zero
-        return [(None, 0) for _ in rows]
-    totals: list[list[int]] = [[0, 0] for _ in rows]
-    for month, amount, cost_currency in costs:
+        return None
+    entries: list[tuple[int, str, int | None]] = []
+    for month, amount, cost_currency, channel in costs:
         first_day = dt.date(int(month[:4]), int(month[5:7]), 1)
         instant = dt.datetime(first_day.year, first_day.month, 1, tzinfo=dt.timezone.utc)
         index = next((i for i, r in enumerate(rows) if r.period.contains(instant)), None)
         if index is None:
             continue
         rate = fx.rate(cost_currency, currency, first_day)
-        if rate is None:
+        entries.append((index, channel, None if rate is None else convert_minor(amount, rate, cost_currency, currency)))
+    return entries
+
+
+def acquisition_costs(
+    conn: Connection, rows: Sequence[BridgeRow], scope: Scope, currency: str
+) -> list[tuple[int | None, int]]:
+    """Per bridge row: (cost in minor units of `currency` or None, unconverted cost count)."""
+    entries = _cost_entries(conn, rows, scope, currency)
+    if entries is None:
+        return [(None, 0) for _ in rows]
+    totals: list[list[int]] = [[0, 0] for _ in rows]
+    for index, _channel, converted in entries:
+        if converted is None:
             totals[index][1] += 1
         else:
-            totals[index][0] += convert_minor(amount, rate, cost_currency, currency)
+            totals[index][0] += converted
     return [(None if missing else cost, missing) for cost, missing in totals]
+
+
+def acquisition_costs_by_channel(
+    conn: Connection, rows: Sequence[BridgeRow], scope: Scope, currency: str
+) -> list[dict[str, tuple[int | None, int]]] | None:
+    """Per bridge row: channel -> (cost or None, unconverted count), for the channels with a cost
+    recorded in that row's months; None when untracked or not attributable (as `acquisition_costs`)."""
+    entries = _cost_entries(conn, rows, scope, currency)
+    if entries is None:
+        return None
+    totals: list[dict[str, list[int]]] = [{} for _ in rows]
+    for index, channel, converted in entries:
+        total = totals[index].setdefault(channel, [0, 0])
+        if converted is None:
+            total[1] += 1
+        else:
+            total[0] += converted
+    return [{channel: (None if missing else cost, missing) for channel, (cost, missing) in sorted(row.items())}
+            for row in totals]
 
 
 def kpis(conn: Connection, rows: Sequence[BridgeRow], scope: Scope, currency: str) -> list[Kpis]:
