@@ -205,3 +205,11 @@ def _assert_png(path: Path) -> None:
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert 800 <= width <= 2000 and 400 <= height <= 1200, (width, height)
     assert 20_000 < len(data) < 1_000_000
+
+
+def test_no_history_is_a_usage_error(tmp_path):
+    env = {name: None for name in os.environ if name.startswith("MRR_")}
+    result = CliRunner().invoke(cli, ["forecast", "--data-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 2 and "no complete month of MRR history" in result.output
+    result = CliRunner().invoke(cli, ["forecast", "--period", "week", "--data-dir", str(tmp_path)], env=env)
+    assert result.exit_code == 2 and "months only" in result.output
