@@ -131,7 +131,7 @@ def backtest_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
     bottom.yaxis.set_major_formatter(PercentFormatter(xmax=100, decimals=1))
     bottom.set_ylabel("Error (forecast − actual),\n% of actual")
     bottom.grid(axis="y", alpha=0.3)
-    bottom.legend(loc="upper left", fontsize=8, frameon=False)
+    bottom.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, fontsize=8, frameon=False)
     _period_axis(bottom, months)
     bottom.set_xlabel("Forecast month (UTC)")
     fig.suptitle(f"MRR forecast backtest ({currency}), {payload['method']['window_months']}-month window",
