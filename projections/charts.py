@@ -1,8 +1,10 @@
-"""PNG charts of the MRR bridge (matplotlib, Agg backend: no display needed).
+"""PNG charts of the MRR bridge and KPIs (matplotlib, Agg backend: no display needed).
 
-Both functions take bridge rows in the `mrr report bridge --json` shape (MRR_SPEC.md §7): a
+The functions take rows in the `mrr report bridge|kpis --json` shapes (MRR_SPEC.md §7): a
 `period` label and money as decimal strings (or Decimals) in major units of `currency`. Floats
-appear only here, at the very end, because plotting needs them.
+appear only here, at the very end, because plotting needs them. The analytics charts (cohort
+heat map, segments, unit economics) are in `projections.analytics.charts` and share the axis
+helpers below.
 """
 
 from __future__ import annotations
@@ -125,6 +127,58 @@ def mrr_over_time(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
     _period_axis(axis, labels)
     axis.grid(axis="y", alpha=0.3)
     axis.set_title(f"MRR over time ({currency})", fontsize=14, fontweight="bold")
+    return _save(fig, plt, path)
+
+
+def _first(row: Row, *keys: str) -> Any:
+    return next((row[k] for k in keys if k in row), None)
+
+
+def mrr_and_customers(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
+    """Three panels over time: MRR (ARR = 12 × MRR on the right axis), active customers, and the
+    customers gained (new + reactivated, up) and churned (down) per period. Takes `kpis` rows
+    (`mrr`, `customers`, …) or `bridge` rows (`closing_mrr`, `customers_closing`, …)."""
+    plt = _pyplot()
+    labels = [str(row["period"]) for row in rows]
+    x = list(range(len(rows)))
+    mrr = [float(Decimal(str(_first(r, "mrr", "closing_mrr") or 0))) for r in rows]
+    customers = [int(_first(r, "customers", "customers_closing") or 0) for r in rows]
+    gained = [int(r.get("new_customers") or 0) + int(r.get("reactivated_customers") or 0) for r in rows]
+    lost = [-int(r.get("churned_customers") or 0) for r in rows]
+    fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(12, 9.5), sharex=True,
+                                              gridspec_kw={"height_ratios": [3, 2, 2]})
+    top.fill_between(x, mrr, color="#1e88e5", alpha=0.15)
+    top.plot(x, mrr, color="#1e88e5", marker="o", markersize=3)
+    top.set_ylim(0, 1.12 * max(mrr, default=0) or 1)
+    _money_axis(top, currency)
+    top.set_ylabel(f"MRR, {currency}")
+    arr = top.twinx()
+    arr.set_ylim(*(12 * limit for limit in top.get_ylim()))
+    _money_axis(arr, currency)
+    arr.set_ylabel(f"ARR (12 × MRR), {currency}")
+    if mrr:
+        top.annotate(f"MRR {_short_total(mrr[-1], currency)}", (x[-1], mrr[-1]), textcoords="offset points",
+                     xytext=(-10, 6), ha="right", fontsize=9)
+    top.set_title("MRR at period end", loc="left", fontsize=10)
+    middle.fill_between(x, customers, color="#5e35b1", alpha=0.12)
+    middle.plot(x, customers, color="#5e35b1", marker="o", markersize=3)
+    middle.set_ylim(0, 1.15 * max(customers, default=0) or 1)
+    if customers:
+        middle.annotate(f"{customers[-1]:,}", (x[-1], customers[-1]), textcoords="offset points",
+                        xytext=(-10, 6), ha="right", fontsize=9)
+    middle.set_ylabel("Customers")
+    middle.set_title("Active customers (MRR > 0) at period end", loc="left", fontsize=10)
+    bottom.bar(x, gained, color="#2e7d32", width=0.75, label="New + reactivated")
+    bottom.bar(x, lost, color="#e53935", width=0.75, label="Churned")
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_ylabel("Customers")
+    bottom.set_title("Customers gained and lost per period", loc="left", fontsize=10)
+    bottom.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
+    for axis in (top, middle, bottom):
+        axis.grid(axis="y", alpha=0.3)
+    _period_axis(bottom, labels)
+    bottom.set_xlabel("Period")
+    fig.suptitle(f"MRR and customers over time ({currency})", fontsize=14, fontweight="bold")
     return _save(fig, plt, path)
 
 
