@@ -110,3 +110,100 @@ def customer(payload: dict[str, Any]) -> None:
     else:
         _console.print("[dim]no subscription in force[/dim]")
     _warn_unconverted(payload.get("unconverted_subscriptions", 0))
+
+
+def _pct(ratio: str | None, places: int = 1) -> str:
+    """A 4-place ratio string as a percentage (`"0.9167"` → `91.7%`); empty when null."""
+    if ratio is None:
+        return ""
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return f"{(Decimal(ratio) * 100).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)}%"
+
+
+def _unit(kind: str) -> str:
+    return {"month": "months", "quarter": "quarters", "year": "years", "week": "weeks", "day": "days"}.get(kind, kind)
+
+
+def cohorts(payload: dict[str, Any]) -> None:
+    """Two triangles (logo, net revenue retention) with as many age columns as the terminal fits."""
+    from rich import box
+
+    if _empty(payload):
+        return
+    rows = payload["rows"]
+    ages = sorted({r["periods_since_start"] for r in rows})
+    by_cohort: dict[str, dict[int, dict[str, Any]]] = {}
+    for r in rows:
+        by_cohort.setdefault(r["cohort"], {})[r["periods_since_start"]] = r
+    fits = max(1, (_console.width - 32) // 6)
+    shown = ages[:fits]
+    for key, name in (("logo_retention", "Logo retention"), ("revenue_retention", "Net revenue retention")):
+        table = Table(title=f"{name} by {_unit(payload['period'])} since first new business "
+                            f"({payload['currency']}), as of {_t(payload['as_of'])}, known at {_t(payload['known_at'])}",
+                      title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("cohort", no_wrap=True)
+        table.add_column("n", justify="right", no_wrap=True)
+        table.add_column("start MRR", justify="right", no_wrap=True)
+        for age in shown:
+            table.add_column(str(age), justify="right", no_wrap=True, min_width=4)
+        for cohort, cells in by_cohort.items():
+            first = cells[min(cells)]
+            table.add_row(cohort, str(first["cohort_customers"]), first["starting_mrr"],
+                          *(_pct(cells[a][key], 0) + ("*" if not cells[a]["complete"] else "") if a in cells else ""
+                            for a in shown))
+        _console.print(table)
+    _console.print("[dim]Columns: periods since the cohort's first period (0 = its own); * = measured at "
+                   "--as-of, the period is not over."
+                   + (f" {len(ages) - len(shown)} later column(s) do not fit: widen the terminal or use "
+                      "--csv/--json/--chart." if len(shown) < len(ages) else "") + "[/dim]")
+
+
+SEGMENT_COLUMNS = (("opening", "opening_mrr"), ("new", "new_business"), ("expansion", "expansion"),
+                   ("contraction", "contraction"), ("churn", "churn"), ("reactivation", "reactivation"),
+                   ("moved in", "moved_in"), ("moved out", "moved_out"), ("FX", "fx_impact"),
+                   ("closing", "closing_mrr"), ("customers", "customers"), ("ARPA", "arpa"))
+
+
+def segments(payload: dict[str, Any]) -> None:
+    if _empty(payload):
+        return
+    rows, names = payload["rows"], payload["segments"]
+    dimension = payload["dimension"]
+    periods = list(dict.fromkeys(r["period"] for r in rows))
+    mrr = {(r["period"], r["segment"]): r["closing_mrr"] for r in rows}
+    _table(_title(payload, f"Closing MRR by {dimension}"), ["period", *names],
+           ([p, *(mrr.get((p, s), "") for s in names)] for p in periods))
+    span = periods[0] if len(periods) == 1 else f"{periods[0]} .. {periods[-1]}"
+    totals = payload["totals"]
+    _table(f"By {dimension}, {span}: opening + movements + moved in/out + FX = closing",
+           ["", *(t["segment"] for t in totals)],
+           ([label, *(t[key] for t in totals)] for label, key in SEGMENT_COLUMNS))
+    if payload["movers"]:
+        _table(f"Top movers by {dimension}, {span}", ("segment", "opening", "closing", "change", "growth"),
+               ([m["segment"], m["opening_mrr"], m["closing_mrr"], m["change"], _pct(m["growth_rate"])]
+                for m in payload["movers"]))
+
+
+UNIT_LINES = (("MRR", "mrr"), ("customers at start", "customers_opening"), ("customers", "customers"),
+              ("new customers", "new_customers"), ("churned customers", "churned_customers"),
+              ("retained customers", "retained_customers"), ("customer retention rate", "customer_retention_rate"),
+              ("customer churn rate", "customer_churn_rate"), ("churn rate over LTV window", "customer_churn_rate_window"),
+              ("MRR growth rate", "mrr_growth_rate"), ("ARPA", "arpa"), ("LTV", "ltv"),
+              ("acquisition cost", "acquisition_cost"), ("CAC", "cac"), ("LTV:CAC", "ltv_cac"),
+              ("ARPA of new customers", "arpa_new_customers"), ("CAC payback (months)", "cac_payback_months"))
+
+
+def unit_economics(payload: dict[str, Any]) -> None:
+    if _empty(payload):
+        return
+    rows = payload["rows"]
+    _table(_title(payload, f"Unit economics, LTV over {payload['ltv_window']} {_unit(payload['period'])},"),
+           ["", *(r["period"] for r in rows)], ([label, *(r[key] for r in rows)] for label, key in UNIT_LINES))
+    if payload["channels"]:
+        _table(f"CAC by channel (customer attribute `{payload['channel_attribute']}`)",
+               ("period", "channel", "cost", "new customers", "CAC", "ARPA new", "payback (months)"),
+               ([c["period"], c["channel"], c["acquisition_cost"], c["new_customers"], c["cac"],
+                 c["arpa_new_customers"], c["cac_payback_months"]] for c in payload["channels"]), numeric_from=2)
+    _console.print("[dim]Rates are fractions (0.0525 = 5.25 %); empty = undefined (zero denominator or "
+                   "acquisition spend not recorded).[/dim]")

@@ -3,8 +3,11 @@
 Each subcommand shares the options of `report_options` and runs through `run_report`, which
 loads the configuration, opens the projections (SQLite, or PostgreSQL at the Alembic head
 revision), brings them up to date from the embedded ledger unless Kafka is the ledger (then the
-`mrr worker` keeps them current), and runs one query function inside a read transaction. Other report modules can add subcommands with `@command.command()`
-and the same two helpers. Heavy imports happen inside functions so `mrr --help` stays fast.
+`mrr worker` keeps them current), and runs one query function inside a read transaction; `emit` prints the payload as a rich table,
+`--json` or `--csv` (stdout, or the `--out` file), and `chart_option`/`write_chart` give a
+subcommand `--chart FILE.png`. Other report modules add subcommands with `@command.command()` and
+the same helpers (the analytics ones live in `report_analytics`). Heavy imports happen inside
+functions so `mrr --help` stays fast.
 """
 
 from __future__ import annotations
@@ -42,6 +45,10 @@ Examples:
   mrr report kpis --period quarter --json
   mrr report bridge --from 2024-03 --to 2024-03 --known-at 2024-04-03T00:00:00Z
   mrr report customer --customer cus_123 --as-of 2024-03-31T23:59:59Z
+  mrr report kpis --csv --out kpis.csv --chart kpis.png
+  mrr report cohorts --from 2024-01 --chart cohorts.png
+  mrr report segments --by attribute:country --top 5
+  mrr report unit-economics --ltv-window 3 --json
 """
 
 
@@ -68,6 +75,8 @@ class ReportOptions:
     known_at: dt.datetime | None
     as_json: bool
     flags: dict[str, Any]
+    as_csv: bool = False
+    out: str | None = None
 
 
 def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -82,6 +91,10 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--known-at", callback=_instant, metavar="RFC3339",
                      help="Recorded instant: report as known then (default now)."),
         click.option("--json", "as_json", is_flag=True, help="Machine-readable output (MRR_SPEC.md §7)."),
+        click.option("--csv", "as_csv", is_flag=True,
+                     help="The report's rows as CSV (money in major units, ratios with 4 places, null empty)."),
+        click.option("--out", type=click.Path(dir_okay=False), metavar="FILE",
+                     help="Write the --json or --csv output to FILE instead of stdout."),
         click.option("--data-dir", help="Embedded ledger and SQLite projections [MRR_DATA_DIR]."),
         click.option("--database-url", help="Projection database URL [MRR_DATABASE_URL]."),
         click.option("--reporting-currency", metavar="ISO4217", help="Reporting currency [USD]."),
@@ -102,7 +115,12 @@ def report_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             period=kwargs.pop("period"), from_=kwargs.pop("from_"), to=kwargs.pop("to"),
             customer=kwargs.pop("customer"), as_of=kwargs.pop("as_of"), known_at=kwargs.pop("known_at"),
             as_json=kwargs.pop("as_json"), flags={k: kwargs.pop(k) for k in setting_names},
+            as_csv=kwargs.pop("as_csv"), out=kwargs.pop("out"),
         )
+        if opts.as_json and opts.as_csv:
+            raise click.UsageError("choose one of --json and --csv")
+        if opts.out and not (opts.as_json or opts.as_csv):
+            raise click.UsageError("--out needs --json or --csv")
         return fn(opts, **kwargs)
 
     wrapper.__name__ = fn.__name__
@@ -150,31 +168,92 @@ async def _run(config: Any, opts: ReportOptions, query: Callable[..., Any]) -> A
         await store.close()
 
 
-def emit(opts: ReportOptions, payload: dict[str, Any], human: Callable[[], None]) -> None:
-    """Print JSON or call the human renderer."""
-    if opts.as_json:
-        click.echo(json.dumps(payload, indent=2))
-    else:
+def emit(opts: ReportOptions, payload: dict[str, Any], human: Callable[[], None],
+         csv_rows: list[dict[str, Any]] | None = None) -> None:
+    """Print JSON, CSV (`csv_rows`, default the payload's `rows`) or call the human renderer;
+    with `--out` the JSON or CSV goes to that file."""
+    if not (opts.as_json or opts.as_csv):
         human()
+        return
+    if opts.as_json:
+        text = json.dumps(payload, indent=2) + "\n"
+    else:
+        text = to_csv(payload.get("rows", []) if csv_rows is None else csv_rows)
+    if opts.out:
+        from pathlib import Path
+
+        Path(opts.out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {opts.out}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ";".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return value
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """Flat dict rows as CSV with a header (columns in first-seen order); lists `;`-joined, null
+    empty. No rows: empty output."""
+    import csv
+    import io
+
+    columns: dict[str, None] = {}
+    for row in rows:
+        columns.update(dict.fromkeys(row))
+    if not columns:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _cell(v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def chart_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`--chart FILE.png` (the subcommand receives `chart: str | None`); use above `report_options`."""
+    return click.option("--chart", type=click.Path(dir_okay=False), metavar="FILE.png",
+                        help="Also write a PNG chart of the report to FILE.png.")(fn)
+
+
+def write_chart(chart: str | None, draw: Callable[[str], Any]) -> None:
+    """Call `draw(path)` when `--chart` was given and say where the PNG went (on stderr, so that
+    --json/--csv on stdout stay clean)."""
+    if chart:
+        draw(chart)
+        click.echo(f"chart written to {chart}", err=True)
 
 
 @click.group("report", epilog=_EPILOG)
 def command() -> None:
-    """MRR reports: bridge, snapshot, kpis, movements, customer.
+    """MRR reports: bridge, snapshot, kpis, movements, customer; analytics: cohorts, segments,
+    unit-economics.
 
     Money is in the reporting currency (converted per MRR_SPEC.md §2). With --json, money is a
     decimal string in major units ("166.67") and ratios are decimal strings with 4 places
-    (0.0525 = 5.25 %), null when undefined. See docs/reports.md.
+    (0.0525 = 5.25 %), null when undefined; --csv prints the rows as CSV in the same units.
+    See docs/reports.md and docs/analytics.md.
     """
 
 
 @command.command("bridge", epilog=_EPILOG)
+@chart_option
 @report_options
-def bridge_command(opts: ReportOptions) -> None:
+def bridge_command(opts: ReportOptions, chart: str | None) -> None:
     """Opening MRR, movements by type, FX impact and closing MRR per period.
 
     Opening is the MRR in force just before the period starts, closing just before it ends (or
     at --as-of for the current period); opening + movements + fx_impact = closing always.
+    --chart draws the bridge as a waterfall of movements per period under closing MRR.
     """
     from projections.queries import bridge, bridge_json, resolve_periods
 
@@ -184,6 +263,7 @@ def bridge_command(opts: ReportOptions) -> None:
 
     payload = run_report(opts, query)
     emit(opts, payload, lambda: _render.bridge(payload))
+    write_chart(chart, lambda path: _charts().bridge_waterfall(payload["rows"], payload["currency"], path))
 
 
 @command.command("snapshot", epilog=_EPILOG)
@@ -206,10 +286,12 @@ def snapshot_command(opts: ReportOptions) -> None:
 
 
 @command.command("kpis", epilog=_EPILOG)
+@chart_option
 @report_options
-def kpis_command(opts: ReportOptions) -> None:
+def kpis_command(opts: ReportOptions, chart: str | None) -> None:
     """SaaS KPIs per period: MRR, ARR, customers, ARPA, churn rates, NRR, GRR, quick ratio,
-    growth, LTV, CAC, LTV:CAC, CAC payback. A ratio with a zero denominator is null."""
+    growth, LTV, CAC, LTV:CAC, CAC payback. A ratio with a zero denominator is null.
+    --chart draws MRR (and ARR) and customers (with new and churned) over time."""
     from projections.queries import bridge, kpis, kpis_json, resolve_periods
 
     def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
@@ -218,6 +300,7 @@ def kpis_command(opts: ReportOptions) -> None:
 
     payload = run_report(opts, query)
     emit(opts, payload, lambda: _render.kpis(payload))
+    write_chart(chart, lambda path: _charts().mrr_and_customers(payload["rows"], payload["currency"], path))
 
 
 @command.command("movements", epilog=_EPILOG)
@@ -251,7 +334,7 @@ def customer_command(opts: ReportOptions) -> None:
         return customer_json(customer(conn, scope), currency, scope)
 
     payload = run_report(opts, query)
-    emit(opts, payload, lambda: _render.customer(payload))
+    emit(opts, payload, lambda: _render.customer(payload), csv_rows=payload["subscriptions"])
 
 
 class _LazyRender:
@@ -264,3 +347,12 @@ class _LazyRender:
 
 
 _render = _LazyRender()
+
+
+def _charts() -> Any:
+    from projections import charts
+
+    return charts
+
+
+from streams.cli import report_analytics  # noqa: E402,F401  (registers cohorts, segments, unit-economics)
