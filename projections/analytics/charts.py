@@ -78,12 +78,12 @@ def cohort_heatmap(payload: Mapping[str, Any], path: str | Path) -> Path:
         step = max(1, -(-ages // 24))
         axis.set_xticks(range(0, ages, step))
         axis.set_yticks(range(len(cohorts)), [f"{c}  (n={sizes[c]})" for c in cohorts], fontsize=8)
-        axis.set_xlabel(f"{unit.capitalize()} since first new business (0 = the cohort's own {payload['period']})")
+        axis.set_xlabel(f"{unit.capitalize()} since first new business (0 = the cohort's own {payload['period']});"
+                        " cells in %, * = period not over")
         axis.set_ylabel("Cohort (customers)")
         bar = fig.colorbar(image, ax=axis, fraction=0.03, pad=0.01)
         _percent_axis(bar.ax)
-    fig.suptitle(f"Cohort retention ({currency}), as of {_as_of(payload)}  —  cells in %, * = period not over",
-                 fontsize=13, fontweight="bold")
+    fig.suptitle(f"Cohort retention ({currency}), as of {_as_of(payload)}", fontsize=14, fontweight="bold")
     return _save(fig, plt, path)
 
 
