@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=None,
                         help="mrr worker --batch-size (default: the worker's, 5000)")
     parser.add_argument("--batch-wait", type=float, default=None,
-                        help="mrr worker --batch-wait seconds (default: the worker's, 0.5)")
+                        help="mrr worker --batch-wait seconds (default: the worker's, 0.1)")
     parser.add_argument("--rate", type=float, default=2000, help="offered events/s (latency)")
     parser.add_argument("--low-rate", type=float, default=500,
                         help="a second, lower offered rate measured after --rate (0: skip)")

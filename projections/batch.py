@@ -13,7 +13,7 @@ executemany elsewhere).
 from __future__ import annotations
 
 import datetime as dt
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -248,29 +248,41 @@ class Batch:
 
     def _diff(self, name: str, current: list[_Row], new: Sequence[Any], at: dt.datetime) -> list[Any]:
         """Queue the changes of one table's current rows to `new`; returns the values of the
-        stored rows superseded and of the rows inserted."""
-        wanted = Counter(new)
-        survivors: list[_Row] = []
+        stored rows superseded and of the rows inserted.
+
+        A resumed engine run returns the very objects of the previous timeline for everything
+        before its checkpoint, and surviving rows keep the new object, so most rows match by
+        identity (cheap) and only the rest are compared by value (hashing every field)."""
+        unmatched = {id(value): value for value in new}
+        others = [row for row in current if unmatched.pop(id(row.value), None) is None]
         changed: list[Any] = []
-        for row in current:
-            if wanted[row.value] > 0:
-                wanted[row.value] -= 1
-                survivors.append(row)
-            elif row.pending is not None:
+        if not others and not unmatched:
+            return changed
+        pool: dict[Any, list[Any]] = {}
+        for value in unmatched.values():  # engine order
+            pool.setdefault(value, []).append(value)
+        gone: set[int] = set()
+        for row in others:
+            equal = pool.get(row.value)
+            if equal:
+                row.value = equal.pop(0)  # same value; keep the engine's object for next time
+                del unmatched[id(row.value)]
+                continue
+            gone.add(id(row))
+            if row.pending is not None:
                 # Inserted earlier in this batch; if at the same instant it was never visible.
                 row.pending["superseded_at"] = at
                 row.pending["_drop"] = row.pending["recorded_at"] == at
             else:
                 self.supersede[name].append({"row_id": row.id, "at": at})
                 changed.append(row.value)
-        for value in new:  # keep the engine's order for inserted rows
-            if wanted[value] > 0:
-                wanted[value] -= 1
-                pending = {**struct_to_row(value), "recorded_at": at, "superseded_at": None}
-                self.inserts[name].append(pending)
-                survivors.append(_Row(value, pending=pending))
-                changed.append(value)
-        current[:] = survivors
+        if gone:  # survivors keep their (id) order
+            current[:] = [row for row in current if id(row) not in gone]
+        for value in unmatched.values():  # inserted rows in the engine's order
+            pending = {**struct_to_row(value), "recorded_at": at, "superseded_at": None}
+            self.inserts[name].append(pending)
+            current.append(_Row(value, pending=pending))
+            changed.append(value)
         return changed
 
     def _index(self, event: EventBase) -> None:
@@ -337,12 +349,4 @@ class Batch:
             for c in self.customers.values()
             if c.last_fx_lookup is not None and c.last_fx_lookup != c.stored_fx_lookup
         ]
-        if not rows:
-            return
-        table = schema.customer_fx_lookups
-        for chunk in bulk.chunks(rows, 5000):
-            statement = bulk.dialect_insert(self.conn, table).values(list(chunk))
-            self.conn.execute(statement.on_conflict_do_update(
-                index_elements=[table.c.customer_id],
-                set_={"last_lookup_day": statement.excluded.last_lookup_day},
-            ))
+        bulk.upsert_rows(self.conn, schema.customer_fx_lookups, rows, key="customer_id")

@@ -94,6 +94,25 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if not set_based(conn):
         conn.execute(insert(table), list(rows))
         return
+    _insert_unnest(conn, table, rows, "")
+
+
+def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], key: str) -> None:
+    """Insert `rows`, or where a row with the same `key` exists set its other columns."""
+    if not rows:
+        return
+    others = [name for name in rows[0] if name != key]
+    if not set_based(conn):
+        statement = dialect_insert(conn, table)
+        conn.execute(statement.on_conflict_do_update(
+            index_elements=[table.c[key]], set_={n: statement.excluded[n] for n in others}), list(rows))
+        return
+    prep = conn.dialect.identifier_preparer
+    updates = ", ".join(f"{prep.quote(n)} = EXCLUDED.{prep.quote(n)}" for n in others)
+    _insert_unnest(conn, table, rows, f" ON CONFLICT ({prep.quote(key)}) DO UPDATE SET {updates}")
+
+
+def _insert_unnest(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], suffix: str) -> None:
     names = list(rows[0])
     unknown = [n for n in names if n not in table.c]
     if unknown:
@@ -108,7 +127,7 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         f"INSERT INTO {prep.format_table(table)} ({', '.join(prep.quote(n) for n in names)}) "
         f"SELECT {', '.join('v.' + a for a in aliases)} "
         f"FROM unnest({', '.join(arrays)}) WITH ORDINALITY AS v({', '.join(aliases)}, n) "
-        f"ORDER BY v.n"
+        f"ORDER BY v.n{suffix}"
     )
     params = {f"p{i}": _column_values(conn, c, [row[c.name] for row in rows])
               for i, c in enumerate(columns)}
@@ -123,10 +142,12 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
     if count <= 0:
         return []
     if conn.dialect.name == "postgresql":
+        # one array value, not `count` result rows: decoding rows costs more than drawing ids
         ids = conn.execute(
-            text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)"),
+            text("SELECT array_agg(nextval(pg_get_serial_sequence(:table, 'id'))) "
+                 "FROM generate_series(1, :n)"),
             {"table": table.name, "n": count},
-        ).scalars().all()
+        ).scalar_one()
         return sorted(ids)
     top = conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {table.name}")).scalar_one()
     return list(range(top + 1, top + 1 + count))

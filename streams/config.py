@@ -32,7 +32,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How soon the group gives a dead worker's partitions to the others (Kafka session timeout)."""
     batch_size: int = 5000
     """Most ledger records per projector transaction (`mrr worker`)."""
-    batch_wait_seconds: float = 0.5
+    batch_wait_seconds: float = 0.1
     """How long `mrr worker` waits to fill a batch before applying what it has."""
     database_retry_seconds: float = 600.0
     """How long `mrr worker` keeps retrying while PostgreSQL is unreachable before it stops."""

@@ -32,7 +32,7 @@ Exit status:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None,
               help="Most records per transaction [MRR_BATCH_SIZE, 5000].")
 @click.option("--batch-wait", "batch_wait_seconds", type=click.FloatRange(min=0.001), default=None,
-              help="Seconds to wait for a fuller batch [MRR_BATCH_WAIT_SECONDS, 0.5].")
+              help="Seconds to wait for a fuller batch [MRR_BATCH_WAIT_SECONDS, 0.1].")
 @click.option("--metrics-port", type=click.IntRange(1, 65535), default=None,
               help="Serve this worker's Prometheus metrics on this port [MRR_METRICS_PORT, off].")
 @click.option("--loglevel", default="info", show_default=True,
@@ -78,12 +78,28 @@ async def _preflight(config: object) -> None:
     await require_head(projections_url(config))  # type: ignore[arg-type]
 
 
+GC_THRESHOLDS = (50_000, 20, 100)
+"""The worker allocates millions of short-lived engine rows per minute and keeps a large customer
+cache; CPython's default (700, 10, 10) collects so often that collection took ~15 % of the
+projector benchmark. Larger thresholds trade a little memory for that time."""
+
+
+def tune_gc() -> None:
+    """Freeze the start-up objects (never collectable) and collect less often."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def run_worker(config: object, loglevel: str) -> int:
     """Run the Faust worker until it stops; return the process exit status."""
     import faust
 
     from streams.worker.app import WorkerRuntime, create_app
 
+    tune_gc()
     runtime = WorkerRuntime(config)  # type: ignore[arg-type]
     if config.metrics_port:  # type: ignore[attr-defined]
         from streams.worker.metrics import WorkerMetrics
