@@ -8,6 +8,9 @@
    the harness polls `SUM(projection_offsets.next_offset)` every 0.1 s until it reaches the
    topic's end offsets. Reported: events/s from the worker's spawn (startup included) and from
    the first observed commit (startup excluded).
+   Then the Faust ceiling (`bench.faust_ceiling`): a no-op agent of the worker's own Faust app
+   settings counts the same topic's events (own consumer group; the caught-up worker idles),
+   so the worker's rate can be read against what Faust alone delivers on this machine.
 2. Latency at offered load. With that worker caught up, the next demo events are appended
    through `KafkaLedgerWriter` (which stamps `recorded_at` = now) at a steady offered rate, in
    small `append_many` groups on a timer (every `--tick` s), for `--duration` s; first at
@@ -42,6 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from bench import faust_ceiling
 from bench.machine import describe
 from ledger.demo import Arrival, customers_for_events, generate_business
 from ledger.demo.calendar import shift_month
@@ -398,6 +402,10 @@ def print_report(report: dict[str, Any]) -> None:
     table.add_row("spawn -> all committed", f"{t['total_seconds']:.1f} s")
     table.add_row("events/s incl. startup", f"{t['rate_with_startup']:,.0f}")
     table.add_row("events/s excl. startup", f"{t['rate_without_startup']:,.0f}")
+    ceiling = report["faust_ceiling"]
+    table.add_row("Faust ceiling: no-op agent, same app settings and topic",
+                  f"{ceiling['rate']:,.0f} events/s")
+    table.add_row("worker / Faust ceiling", f"{t['rate_without_startup'] / ceiling['rate']:.0%}")
     console.print(table)
 
     if report["latency"]:
@@ -459,6 +467,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             throughput.batch_size = args.batch_size
             print(f"throughput: {throughput.rate_without_startup:,.0f} events/s excl. startup",
                   flush=True, file=sys.stderr)
+            print("Faust ceiling: a no-op agent over the same topic (the worker idles) ...",
+                  flush=True, file=sys.stderr)
+            ceiling = faust_ceiling.measure(bootstrap, topic, len(backlog))
             latencies = []
             try:
                 offset = 0
@@ -480,6 +491,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "servers": origin,
         "worker_args": " ".join(worker_args),
         "throughput": asdict(throughput),
+        "faust_ceiling": ceiling,
         "latency": [asdict(r) for r in latencies],
         "worker_log": notes,
     }

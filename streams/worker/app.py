@@ -93,11 +93,10 @@ def to_raw(event: Any) -> RawRecord:
                      int(round((message.timestamp or 0) * 1000)))
 
 
-def create_app(runtime: WorkerRuntime) -> faust.App:
-    """The Faust app of `runtime.config` with its projector agent."""
-    config = runtime.config
-    app = faust.App(
-        config.worker_group,
+def app_settings(config: Config) -> dict[str, Any]:
+    """The Faust settings of the worker's app (`bench/faust_ceiling.py` measures a no-op agent
+    with the very same ones)."""
+    return dict(
         broker=broker_urls(config.kafka_bootstrap or ""),
         store="memory://",
         web_enabled=False,
@@ -111,8 +110,18 @@ def create_app(runtime: WorkerRuntime) -> faust.App:
         broker_session_timeout=config.worker_session_timeout_seconds,
         broker_heartbeat_interval=min(3.0, config.worker_session_timeout_seconds / 3),
     )
-    topic = app.topic(config.ledger_topic, key_type=bytes, value_type=bytes,
-                      key_serializer="raw", value_serializer="raw")
+
+
+def raw_topic(app: faust.App, name: str) -> Any:
+    """`name` as a Faust topic of raw bytes (the pipeline decodes and dead-letters itself)."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+
+
+def create_app(runtime: WorkerRuntime) -> faust.App:
+    """The Faust app of `runtime.config` with its projector agent."""
+    config = runtime.config
+    app = faust.App(config.worker_group, **app_settings(config))
+    topic = raw_topic(app, config.ledger_topic)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: Any, **_: Any) -> None:
