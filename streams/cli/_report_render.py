@@ -25,15 +25,47 @@ def _title(payload: dict[str, Any], name: str) -> str:
 def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], numeric_from: int = 1,
            times: Iterable[int] = ()) -> None:
     """Columns before `numeric_from` are text (wrapped), the rest right-aligned numbers; columns
-    listed in `times` hold compact instants and never wrap."""
-    table = Table(title=title, title_justify="left")
+    listed in `times` hold compact instants and never wrap. A table wider than the terminal is
+    printed in parts: each repeats the text columns and takes as many others as fit, so no
+    column is squeezed to nothing (rich would otherwise cut every cell to `1…`)."""
+    columns = list(columns)
+    cells = [["" if v is None else str(v) for v in row] for row in rows]
     times = set(times)
-    for i, column in enumerate(columns):
-        numeric = i >= numeric_from and i not in times
-        table.add_column(column, justify="right" if numeric else "left", no_wrap=numeric or i in times)
-    for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
-    _console.print(table)
+    for part, chosen in enumerate(_column_parts(columns, cells, numeric_from)):
+        table = Table(title=title if part == 0 else f"{title} (continued)", title_justify="left")
+        for i in chosen:
+            numeric = i >= numeric_from and i not in times
+            table.add_column(columns[i], justify="right" if numeric else "left", no_wrap=numeric or i in times)
+        for row in cells:
+            table.add_row(*(row[i] for i in chosen))
+        _console.print(table)
+
+
+_TEXT_WIDTH = 30
+"""A repeated text column is given at most this many characters (it wraps beyond)."""
+
+
+def _column_parts(columns: list[str], cells: list[list[str]], numeric_from: int) -> list[list[int]]:
+    """Column indices per printed part: all of them when the table fits the terminal; otherwise
+    the text columns (before `numeric_from`) in every part, the others split in order."""
+    def width(i: int) -> int:  # content + padding + border
+        return 3 + max([len(columns[i]), *(len(row[i]) for row in cells)])
+
+    keys = list(range(min(numeric_from, len(columns))))
+    rest = list(range(len(keys), len(columns)))
+    room = _console.width - 1
+    if sum(width(i) for i in range(len(columns))) <= room or len(rest) <= 1:
+        return [keys + rest]
+    fixed = sum(min(width(i), _TEXT_WIDTH + 3) for i in keys)
+    parts: list[list[int]] = [[]]
+    used = fixed
+    for i in rest:
+        if parts[-1] and used + width(i) > room:
+            parts.append([])
+            used = fixed
+        parts[-1].append(i)
+        used += width(i)
+    return [keys + part for part in parts]
 
 
 def _empty(payload: dict[str, Any]) -> bool:
@@ -198,7 +230,7 @@ def unit_economics(payload: dict[str, Any]) -> None:
     if _empty(payload):
         return
     rows = payload["rows"]
-    _table(_title(payload, f"Unit economics, LTV over {payload['ltv_window']} {_unit(payload['period'])},"),
+    _table(_title(payload, f"Unit economics, LTV over {payload['ltv_window']} {_unit(payload['period'])}"),
            ["", *(r["period"] for r in rows)], ([label, *(r[key] for r in rows)] for label, key in UNIT_LINES))
     if payload["channels"]:
         _table(f"CAC by channel (customer attribute `{payload['channel_attribute']}`)",

@@ -176,3 +176,21 @@ def test_help_explains_the_figures():
     for name, words in (("cohorts", "logo_retention"), ("segments", "moved_in"), ("unit-economics", "ltv_cac")):
         result = CliRunner().invoke(cli, ["report", name, "--help"])
         assert result.exit_code == 0 and words in result.output and "--chart" in result.output
+
+
+def test_a_table_wider_than_the_terminal_is_printed_in_parts(monkeypatch):
+    # 80 columns, a label column and 24 periods: rich alone would squeeze every cell to `1…` and
+    # the labels to nothing; in parts, every part repeats the labels and shows whole numbers.
+    from rich.console import Console
+
+    from streams.cli import _report_render
+
+    console = Console(width=80, record=True, file=io.StringIO())
+    monkeypatch.setattr(_report_render, "_console", console)
+    periods = [f"{2023 + i // 12}-{i % 12 + 1:02d}" for i in range(24)]
+    _report_render._table("MRR bridge", ["", *periods],
+                          [["opening MRR", *("123456.78" for _ in periods)], ["churn", *("-1.00" for _ in periods)]])
+    text = console.export_text()
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert text.count("opening MRR") == text.count("(continued)") + 1 >= 3
+    assert text.count("123456.78") == 24 and all(p in text for p in periods) and "…" not in text
