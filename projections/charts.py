@@ -51,7 +51,7 @@ def _money_axis(axis: Any, currency: str) -> None:
         sign, value = ("−" if value < 0 else ""), abs(value)
         for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
             if value >= limit:
-                return f"{sign}{symbol}{value / limit:,.3g}{suffix}"
+                return f"{sign}{symbol}{value / limit:,.4g}{suffix}"
         return f"{sign}{symbol}{value:,.0f}"
 
     axis.yaxis.set_major_formatter(FuncFormatter(short))
@@ -65,44 +65,107 @@ def _period_axis(axis: Any, labels: Sequence[str]) -> None:
 
 
 def bridge_waterfall(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
-    """Monthly MRR bridge: movements stacked up (new, expansion, reactivation) and down
-    (contraction, churn) with FX impact and the net change as a line; above it, closing MRR.
-    Writes a PNG to `path` and returns the path."""
+    """The MRR bridge in three panels: closing MRR per period; the movements of each period
+    stacked up (new, expansion, reactivation) and down (contraction, churn) with FX impact and
+    the net change as a line; and a waterfall of the whole range, from the first period's
+    opening MRR through each movement type's total to the last period's closing MRR (with one
+    period, that period's bridge). Writes a PNG to `path` and returns the path."""
     plt = _pyplot()
     labels = [str(row["period"]) for row in rows]
     x = list(range(len(rows)))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 7.5), sharex=True,
-                                      gridspec_kw={"height_ratios": [1, 2]})
+    fig = plt.figure(figsize=(12, 10.5))
+    grid = fig.add_gridspec(3, 1, height_ratios=[1, 2, 2])
+    top = fig.add_subplot(grid[0])
+    middle = fig.add_subplot(grid[1], sharex=top)
+    bottom = fig.add_subplot(grid[2])
     closing = _values(rows, "closing_mrr")
     top.fill_between(x, closing, color="#1e88e5", alpha=0.15, step=None)
     top.plot(x, closing, color="#1e88e5", marker="o", markersize=3, label="Closing MRR")
     top.set_title("Closing MRR", loc="left", fontsize=10)
     top.set_ylim(bottom=0)
+    top.set_ylabel(currency)
     _money_axis(top, currency)
     top.grid(axis="y", alpha=0.3)
+    top.tick_params(labelbottom=False)
 
     for group in (UP, DOWN):
         base = [0.0] * len(rows)
         for key, label, colour in group:
             values = _values(rows, key)
-            bottom.bar(x, values, bottom=base, color=colour, label=label, width=0.75)
+            middle.bar(x, values, bottom=base, color=colour, label=label, width=0.75)
             base = [b + v for b, v in zip(base, values)]
     fx = _values(rows, "fx_impact")
     if any(fx):
-        bottom.bar(x, fx, color="#9e9e9e", label="FX impact", width=0.3)
+        middle.bar(x, fx, color="#9e9e9e", label="FX impact", width=0.3)
     net = [sum(vals) for vals in zip(*(_values(rows, key) for key in MOVEMENTS))] if rows else []
-    bottom.plot(x, net, color="black", marker="o", markersize=3, linewidth=1.5,
-                label="Net change")
-    bottom.axhline(0, color="black", linewidth=0.8)
-    bottom.set_title("MRR movements", loc="left", fontsize=10)
-    _money_axis(bottom, currency)
-    bottom.grid(axis="y", alpha=0.3)
-    bottom.legend(loc="upper left", ncol=4, fontsize=8, frameon=False)
-    _period_axis(bottom, labels)
-    bottom.set_xlabel("Period")
+    middle.plot(x, net, color="black", marker="o", markersize=3, linewidth=1.5, label="Net change")
+    middle.axhline(0, color="black", linewidth=0.8)
+    middle.margins(y=0.08)
+    middle.set_title("Movements per period", loc="left", fontsize=10)
+    middle.set_ylabel(f"{currency} per period")
+    _money_axis(middle, currency)
+    middle.grid(axis="y", alpha=0.3)
+    # above the panel, right of its title: inside it would hide the first bars
+    middle.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=7, fontsize=8, frameon=False,
+                  borderaxespad=0.2)
+    _period_axis(middle, labels)
+
+    _waterfall(bottom, rows, currency)
     fig.suptitle(f"MRR bridge ({currency})", fontsize=14, fontweight="bold")
-    fig.supylabel(f"MRR per month, {currency}", fontsize=10)
     return _save(fig, plt, path)
+
+
+def _waterfall(axis: Any, rows: Sequence[Row], currency: str) -> None:
+    """Opening MRR of the first row, each movement type summed over the rows as a floating bar
+    from the running total, closing MRR of the last row; every bar labelled with its amount."""
+    if not rows:
+        axis.text(0.5, 0.5, "no period in this range", ha="center", va="center", transform=axis.transAxes)
+        axis.set_axis_off()
+        return
+    first, last = str(rows[0]["period"]), str(rows[-1]["period"])
+    steps = [(label, sum(_values(rows, key)), colour) for key, label, colour in UP + DOWN]
+    steps.append(("FX impact", sum(_values(rows, "fx_impact")), "#9e9e9e"))
+    opening, closing = _values(rows[:1], "opening_mrr")[0], _values(rows[-1:], "closing_mrr")[0]
+    names = [f"Opening MRR\n{first}"] + [label for label, _, _ in steps] + [f"Closing MRR\n{last}"]
+    bottoms, heights, colours = [0.0], [opening], ["#1e88e5"]
+    level = opening
+    for _, value, colour in steps:
+        bottoms.append(level)
+        heights.append(value)
+        colours.append(colour)
+        level += value
+    bottoms.append(0.0)
+    heights.append(closing)
+    colours.append("#1e88e5")
+    x = list(range(len(names)))
+    bars = axis.bar(x, heights, bottom=bottoms, color=colours, width=0.6)
+    for i in range(len(x) - 1):  # connectors at the running total
+        end = bottoms[i] + heights[i]
+        axis.plot([i + 0.3, i + 0.7], [end, end], color="#757575", linewidth=0.8)
+    signed = [i not in (0, len(x) - 1) for i in x]
+    axis.bar_label(bars, labels=[_money_label(h, currency, sign) for h, sign in zip(heights, signed)],
+                   fontsize=8, padding=2)
+    axis.set_xticks(x, names, fontsize=9)
+    levels = [opening, *(b + h for b, h in zip(bottoms[1:-1], heights[1:-1])), closing]
+    low, high = min(levels), max(levels)
+    span = high - low
+    if low > 0 and span < 0.5 * high:  # movements small next to MRR: zoom in, and say so
+        axis.set_ylim(max(0.0, low - 0.6 * span), high + 0.15 * span or high * 1.05)
+        axis.set_ylabel(f"{currency} (axis not from 0)")
+    else:
+        axis.set_ylim(min(0.0, 1.12 * low), 1.12 * high or 1)
+        axis.set_ylabel(currency)
+    axis.axhline(0, color="black", linewidth=0.8)
+    _money_axis(axis, currency)
+    axis.grid(axis="y", alpha=0.3)
+    span = first if first == last else f"{first} .. {last}"
+    axis.set_title(f"Waterfall {span}: opening MRR + movements + FX impact = closing MRR", loc="left",
+                   fontsize=10)
+
+
+def _money_label(value: float, currency: str, signed: bool) -> str:
+    sign = ("+" if value >= 0 else "−") if signed else ("−" if value < 0 else "")
+    return f"{sign}{_symbol(currency)}{abs(value):,.0f}"
 
 
 def mrr_over_time(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
