@@ -64,8 +64,8 @@ def forecast_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
                           label="Low/high band (rates ± 1 sample sd)")
     if actual:
         axis.axvline(jump, color="grey", linestyle=":", linewidth=1)
-        axis.annotate(f"jump-off {payload['jump_off']}", (jump, 0), xytext=(4, 4), textcoords="offset points",
-                      xycoords=("data", "axes fraction"), fontsize=8, color="grey")
+        axis.annotate(f"jump-off {payload['jump_off']}", (jump, 1), xytext=(4, -4), textcoords="offset points",
+                      xycoords=("data", "axes fraction"), va="top", fontsize=8, color="grey")
     if rows:
         last = rows[-1]
         axis.annotate(f"{_symbol(currency)}{_f(last['closing_mrr']):,.0f}", (len(labels) - 1, _f(last["closing_mrr"])),
@@ -79,7 +79,7 @@ def forecast_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
     axis.set_xlabel("Month (UTC)")
     _period_axis(axis, labels)
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(loc="lower right", fontsize=9, frameon=False)
+    axis.legend(loc="best", fontsize=9, frameon=True, framealpha=0.9)  # "best" avoids lines, band and texts
     method = payload["method"]
     axis.set_title(f"MRR forecast ({currency}): {method['months']} months from {payload['jump_off']}, "
                    f"rates of the last {len(method['window'])} month(s)", fontsize=13, fontweight="bold")
@@ -155,7 +155,7 @@ def simulation_chart(payload: Mapping[str, Any], path: str | Path) -> Path:
     _money_axis(top, currency)
     top.set_ylabel(f"Closing MRR, {currency}\n(axis not from 0)")
     top.grid(axis="y", alpha=0.3)
-    top.legend(loc="lower left", fontsize=9, frameon=False)
+    top.legend(loc="best", fontsize=9, frameon=True, framealpha=0.9)
     difference = [_f(r["difference"]) for r in rows]
     bars = bottom.bar(x, difference, color=["#2e7d32" if d >= 0 else "#e53935" for d in difference], width=0.7)
     if len(rows) <= 24:
