@@ -14,14 +14,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-import msgspec
 from sqlalchemy import Connection, select
 
 from ledger.events import (
-    SUBSCRIPTION_TERMS_EVENTS,
     AcquisitionCostRecorded,
     CustomerAttributesSet,
     EventBase,
@@ -34,15 +31,9 @@ from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 from projections import bulk, schema
 from projections.customer_cache import CustomerCache
-from projections.engine import (
-    CustomerInterval,
-    FxImpact,
-    FxTable,
-    Movement,
-    MrrSettings,
-    SubscriptionInterval,
-    CustomerEngine,
-)
+from projections.customer_state import ROW_KINDS, CurrentRow, CustomerState, row_to_struct
+from projections.engine import FxTable, MrrSettings
+from projections.row_diff import diff_rows
 
 RESTATED_TABLES = (schema.movements.name, schema.fx_impacts.name)
 """A customer is *restated* when a batch supersedes or inserts a row of these tables effective at
@@ -50,96 +41,9 @@ or before the customer's last recorded instant before the batch: history already
 (a late or backdated event, a late FX rate). Closing an open MRR interval or adding a movement
 after the known history is not."""
 
-# (table, engine row type, Timeline attribute); column names equal the Struct field names.
-ROW_KINDS = (
-    (schema.customer_mrr, CustomerInterval, "customer_intervals"),
-    (schema.subscription_mrr, SubscriptionInterval, "subscription_intervals"),
-    (schema.movements, Movement, "movements"),
-    (schema.fx_impacts, FxImpact, "fx_impacts"),
-)
-
-
-@dataclass
-class _Row:
-    """A current row of one customer: stored (`id`) or inserted earlier in this batch (`pending`)."""
-
-    value: Any
-    id: int | None = None
-    pending: dict[str, Any] | None = None
-
-
-def fx_lookup_day(event: EventBase, reporting_currency: str) -> dt.date | None:
-    """The day on which the engine may look up an FX rate for this event, if any.
-
-    The engine converts at the rate in effect on the start of the service period, taken from
-    terms events only (`current_period_start`, else `occurred_at`), for foreign currencies. A
-    rate effective on day D can only change lookups on days >= D, so a customer whose latest
-    lookup day is before D is not affected by it. (If the engine ever looks rates up elsewhere,
-    this must follow; `test_projection_equals_replay` guards it.)
-    """
-    if not isinstance(event, SUBSCRIPTION_TERMS_EVENTS) or event.terms.currency == reporting_currency:
-        return None
-    start = event.terms.current_period_start or event.occurred_at
-    return start.astimezone(dt.timezone.utc).date()
-
-
-@dataclass
-class _Customer:
-    """One customer's known events and current rows while a batch is processed."""
-
-    customer_id: str
-    reporting_currency: str
-    events: list[EventBase] = field(default_factory=list)
-    rows: dict[str, list[_Row]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
-    last_recorded: dt.datetime | None = None
-    last_fx_lookup: dt.date | None = None
-    stored_fx_lookup: dt.date | None = None
-    """`last_fx_lookup` as of the stored history (before this batch)."""
-    stored_recorded: dt.datetime | None = None
-    """`last_recorded` as of the stored history (before this batch); None: a new customer."""
-    engine: CustomerEngine | None = None
-    fed: int = 0
-    """How many of `events` the engine has applied."""
-
-    def timeline(self, settings: MrrSettings, fx: FxTable) -> Any:
-        """The timeline over all `events`, resuming the engine's run where that is exact."""
-        engine = self.engine
-        if engine is None or engine.fx is not fx or engine.settings != settings:
-            engine = self.engine = CustomerEngine(self.customer_id, settings, fx)
-            self.fed = 0
-        new, self.fed = self.events[self.fed:], len(self.events)
-        return engine.apply(new)
-
-    def add(self, event: EventBase) -> None:
-        self.events.append(event)
-        day = fx_lookup_day(event, self.reporting_currency)
-        if day is not None and (self.last_fx_lookup is None or day > self.last_fx_lookup):
-            self.last_fx_lookup = day
-
-    def affected_by_rate(self, effective_date: dt.date) -> bool:
-        return self.last_fx_lookup is not None and self.last_fx_lookup >= effective_date
-
-    def saw(self, instant: dt.datetime) -> None:
-        if self.last_recorded is None or instant > self.last_recorded:
-            self.last_recorded = instant
-
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
-
-
-def row_to_struct(cls: type, row: Mapping[str, Any]) -> Any:
-    values = {name: row[name] for name in cls.__struct_fields__}
-    if "event_ids" in values:
-        values["event_ids"] = tuple(values["event_ids"])
-    return cls(**values)
-
-
-def struct_to_row(value: Any) -> dict[str, Any]:
-    row = msgspec.structs.asdict(value)
-    if "event_ids" in row:
-        row["event_ids"] = list(row["event_ids"])
-    return row
 
 
 class Batch:
@@ -160,7 +64,7 @@ class Batch:
         self.fx = fx
         self.rates_added = 0
         self.reporting = settings.reporting_currency
-        self.customers: dict[str, _Customer] = {}
+        self.customers: dict[str, CustomerState] = {}
         self.inserts: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _, _ in ROW_KINDS}
         self.supersede: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _, _ in ROW_KINDS}
         self.restated: set[str] = set()
@@ -192,7 +96,7 @@ class Batch:
             cached = self.cache.take(cid) if self.cache is not None else None
             if cached is None:
                 customer_ids.append(cid)
-                cached = _Customer(cid, self.reporting)
+                cached = CustomerState(cid, self.reporting)
             self.customers[cid] = cached
         # One customer's rows never span two reads, so per customer the order is each query's
         # ORDER BY whether the ids go in one `= ANY` array or in chunks.
@@ -210,7 +114,7 @@ class Batch:
             for result in bulk.select_in(self.conn, table.c.customer_id, customer_ids, current.where):
                 for row in result.mappings():
                     state = self.customers[row["customer_id"]]
-                    state.rows[table.name].append(_Row(row_to_struct(cls, row), id=row["id"]))
+                    state.rows[table.name].append(CurrentRow(row_to_struct(cls, row), id=row["id"]))
                     state.saw(row["recorded_at"])
         for state in self.customers.values():
             state.stored_fx_lookup = state.last_fx_lookup
@@ -235,55 +139,17 @@ class Batch:
         for cid in sorted(changed):
             self._recompute(self.customers[cid], recorded_at)
 
-    def _recompute(self, state: _Customer, recorded_at: dt.datetime) -> None:
+    def _recompute(self, state: CustomerState, recorded_at: dt.datetime) -> None:
         at = max(recorded_at, state.last_recorded or recorded_at)
         state.saw(at)
         timeline = state.timeline(self.settings, self.fx)
         known = state.stored_recorded
         for table, _, attribute in ROW_KINDS:
-            changed = self._diff(table.name, state.rows[table.name], getattr(timeline, attribute), at)
+            changed = diff_rows(state.rows[table.name], getattr(timeline, attribute), at,
+                                self.supersede[table.name], self.inserts[table.name])
             if known is not None and table.name in RESTATED_TABLES and any(
                     _utc(value.effective_at) <= _utc(known) for value in changed):
                 self.restated.add(state.customer_id)
-
-    def _diff(self, name: str, current: list[_Row], new: Sequence[Any], at: dt.datetime) -> list[Any]:
-        """Queue the changes of one table's current rows to `new`; returns the values of the
-        stored rows superseded and of the rows inserted.
-
-        A resumed engine run returns the very objects of the previous timeline for everything
-        before its checkpoint, and surviving rows keep the new object, so most rows match by
-        identity (cheap) and only the rest are compared by value (hashing every field)."""
-        unmatched = {id(value): value for value in new}
-        others = [row for row in current if unmatched.pop(id(row.value), None) is None]
-        changed: list[Any] = []
-        if not others and not unmatched:
-            return changed
-        pool: dict[Any, list[Any]] = {}
-        for value in unmatched.values():  # engine order
-            pool.setdefault(value, []).append(value)
-        gone: set[int] = set()
-        for row in others:
-            equal = pool.get(row.value)
-            if equal:
-                row.value = equal.pop(0)  # same value; keep the engine's object for next time
-                del unmatched[id(row.value)]
-                continue
-            gone.add(id(row))
-            if row.pending is not None:
-                # Inserted earlier in this batch; if at the same instant it was never visible.
-                row.pending["superseded_at"] = at
-                row.pending["_drop"] = row.pending["recorded_at"] == at
-            else:
-                self.supersede[name].append({"row_id": row.id, "at": at})
-                changed.append(row.value)
-        if gone:  # survivors keep their (id) order
-            current[:] = [row for row in current if id(row) not in gone]
-        for value in unmatched.values():  # inserted rows in the engine's order
-            pending = {**struct_to_row(value), "recorded_at": at, "superseded_at": None}
-            self.inserts[name].append(pending)
-            current.append(_Row(value, pending=pending))
-            changed.append(value)
-        return changed
 
     def _index(self, event: EventBase) -> None:
         """Queue the event-index row and the reference/attribute rows of one event."""
@@ -316,7 +182,7 @@ class Batch:
                 for key, value in event.attributes.items()
             )
 
-    def committed_customers(self) -> list[tuple[str, _Customer]]:
+    def committed_customers(self) -> list[tuple[str, CustomerState]]:
         """After `run`, the states of the customers whose events this batch applied: what a
         fresh load would give once the transaction commits (for `CustomerCache`)."""
         own = {customer_of(r.event) for r in self.records} - {None}

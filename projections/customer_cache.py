@@ -18,7 +18,7 @@ DEFAULT_CAPACITY = 50_000
 
 
 class CustomerCache:
-    """A bounded LRU of per-customer batch state (`projections.batch._Customer`)."""
+    """A bounded LRU of per-customer batch state (`projections.customer_state.CustomerState`)."""
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity

@@ -203,7 +203,7 @@ customer_fx_lookups = Table(
     Index("ix_customer_fx_lookups_day", "last_lookup_day"),
 )
 """Per customer with foreign-currency terms, the latest day the engine looks an FX rate up for it
-(`projections.batch.fx_lookup_day`). A rate effective on day D can only restate customers whose
+(`projections.customer_state.fx_lookup_day`). A rate effective on day D can only restate customers whose
 last lookup day is >= D, so a batch with a rate loads those, not every foreign customer."""
 
 event_conflicts = Table(

@@ -6,7 +6,7 @@ import msgspec
 import pytest
 from sqlalchemy import func, select
 
-from projections import batch as batch_module
+from projections import customer_state as state_module
 from projections import projector as projector_module
 from projections import schema
 from projections.engine import MrrSettings
@@ -57,19 +57,19 @@ async def test_applies_a_batch_and_records_offsets(store):
 
 
 async def test_an_error_mid_batch_writes_nothing(store, monkeypatch):
-    real = batch_module._Customer.timeline
+    real = state_module.CustomerState.timeline
 
     def failing(state, *args):
         if state.customer_id == "c2":
             raise RuntimeError("boom")
         return real(state, *args)
 
-    monkeypatch.setattr(batch_module._Customer, "timeline", failing)
+    monkeypatch.setattr(state_module.CustomerState, "timeline", failing)
     projector = Projector(store, SETTINGS)
     with pytest.raises(RuntimeError, match="boom"):
         await projector.apply_batch(batch1(), {0: 2})
     assert all(v == 0 for v in (await counts(store)).values())
-    monkeypatch.setattr(batch_module._Customer, "timeline", real)
+    monkeypatch.setattr(state_module.CustomerState, "timeline", real)
     # The same projector retries the batch cleanly.
     assert (await projector.apply_batch(batch1(), {0: 2})).applied == 2
 

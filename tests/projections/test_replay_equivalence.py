@@ -13,7 +13,7 @@ from ledger.demo import generate_business
 from ledger.embedded import EmbeddedLedger
 from ledger.events import FxRatePublished, customer_of
 from projections.engine import FxTable, MrrSettings, compute_timeline
-from projections.batch import ROW_KINDS, row_to_struct
+from projections.customer_state import ROW_KINDS, row_to_struct
 from streams.bootstrap import open_store, project_pending
 from streams.config import load_config
 

@@ -1,0 +1,56 @@
+"""The bitemporal difference of one customer's current rows of one table against the engine's.
+
+Rows that disappear are superseded at the step's recorded instant, new rows are inserted, equal
+rows are untouched; a row inserted earlier in the same batch and superseded at the same instant
+was never visible and is dropped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Sequence
+
+from projections.customer_state import CurrentRow, struct_to_row
+
+
+def diff_rows(current: list[CurrentRow], new: Sequence[Any], at: dt.datetime,
+              supersede: list[dict[str, Any]], inserts: list[dict[str, Any]]) -> list[Any]:
+    """Make one table's current rows of a customer equal `new` (the engine's rows) as of `at`:
+    queue stored rows to supersede in `supersede` and new rows in `inserts`, and update `current`.
+    Returns the values of the stored rows superseded and of the rows inserted.
+
+    A resumed engine run returns the very objects of the previous timeline for everything
+    before its checkpoint, and surviving rows keep the new object, so most rows match by
+    identity (cheap) and only the rest are compared by value (hashing every field)."""
+    unmatched = {id(value): value for value in new}
+    others = [row for row in current if unmatched.pop(id(row.value), None) is None]
+    changed: list[Any] = []
+    if not others and not unmatched:
+        return changed
+    pool: dict[Any, list[Any]] = {}
+    for value in unmatched.values():  # engine order
+        pool.setdefault(value, []).append(value)
+    gone: set[int] = set()
+    for row in others:
+        equal = pool.get(row.value)
+        if equal:
+            row.value = equal.pop(0)  # same value; keep the engine's object for next time
+            del unmatched[id(row.value)]
+            continue
+        gone.add(id(row))
+        if row.pending is not None:
+            # Inserted earlier in this batch; if at the same instant it was never visible.
+            row.pending["superseded_at"] = at
+            row.pending["_drop"] = row.pending["recorded_at"] == at
+        else:
+            supersede.append({"row_id": row.id, "at": at})
+            changed.append(row.value)
+    if gone:  # survivors keep their (id) order
+        current[:] = [row for row in current if id(row) not in gone]
+    for value in unmatched.values():  # inserted rows in the engine's order
+        pending = {**struct_to_row(value), "recorded_at": at, "superseded_at": None}
+        inserts.append(pending)
+        current.append(CurrentRow(value, pending=pending))
+        changed.append(value)
+    return changed
+
