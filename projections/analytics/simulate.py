@@ -348,7 +348,8 @@ def simulation_json(result: Simulation, currency: str, scope: Scope) -> dict[str
     labels = [m.period.label for m in result.months]
     segments = [{"dimension": d, "segment": name, "rows": [
                     {"period": label, "baseline_mrr": format_major(b, currency),
-                     "simulated_mrr": format_major(s, currency), "difference": format_major(s - b, currency)}
+                     "simulated_mrr": format_major(s, currency), "difference": format_major(s - b, currency),
+                     "difference_pct": format_ratio(ratio(s - b, b))}
                     for label, (b, s) in zip(labels, values)]}
                 for d, segs in result.segments.items() for name, values in segs.items()]
     return report_envelope(

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from streams.cli.report import ReportOptions, emit, report_options, run_report
+from streams.cli.report import ReportOptions, emit, report_options, run_report, write_chart
 
 _EPILOG = """\b
 Method (docs/analytics-forecast.md):
@@ -63,17 +63,14 @@ def command(opts: ReportOptions, months: int, window: int, backtest: bool, chart
                                 currency, scope, months, window)
 
     payload = run_report(opts, query)
-    if chart:
-        from projections.analytics.forecast_chart import backtest_chart, forecast_chart
-
-        (backtest_chart if backtest else forecast_chart)(payload, chart)
-    emit(opts, payload, lambda: _human(payload, backtest, chart))
+    emit(opts, payload, lambda: (_render_backtest if backtest else _render_forecast)(payload))
+    write_chart(chart, lambda path: _chart(payload, backtest, path))
 
 
-def _human(payload: dict[str, Any], backtest: bool, chart: str | None) -> None:
-    (_render_backtest if backtest else _render_forecast)(payload)
-    if chart:
-        click.echo(f"chart written to {chart}")
+def _chart(payload: dict[str, Any], backtest: bool, path: str) -> None:
+    from projections.analytics.forecast_chart import backtest_chart, forecast_chart
+
+    (backtest_chart if backtest else forecast_chart)(payload, path)
 
 
 _RATE_LABELS = {

@@ -195,17 +195,27 @@ def _cell(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
         return ";".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True)
     return value
 
 
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested object becomes one column per key: {"a": {"b": 1}} -> {"a.b": 1}."""
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Flat dict rows as CSV with a header (columns in first-seen order); lists `;`-joined, null
-    empty. No rows: empty output."""
+    """Dict rows as CSV with a header (columns in first-seen order); nested objects flattened to
+    `key.subkey` columns, lists `;`-joined, null empty. No rows: empty output."""
     import csv
     import io
 
+    rows = [_flat(row) for row in rows]
     columns: dict[str, None] = {}
     for row in rows:
         columns.update(dict.fromkeys(row))

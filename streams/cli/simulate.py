@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from streams.cli.report import ReportOptions, emit, report_options, run_report
+from streams.cli.report import ReportOptions, emit, report_options, run_report, write_chart
 
 _EPILOG = """\b
 How it works (docs/analytics-forecast.md):
@@ -76,11 +76,21 @@ def price_command(opts: ReportOptions, plan: str, change: str, churn_uplift: str
         return simulation_json(simulate(conn, scope, scenario, currency), currency, scope)
 
     payload = run_report(opts, query)
-    if chart:
-        from projections.analytics.forecast_chart import simulation_chart
+    emit(opts, payload, lambda: _render(payload), csv_rows=csv_rows(payload))
+    write_chart(chart, lambda path: _chart().simulation_chart(payload, path))
 
-        simulation_chart(payload, chart)
-    emit(opts, payload, lambda: _render(payload, chart))
+
+def _chart() -> Any:
+    from projections.analytics import forecast_chart
+
+    return forecast_chart
+
+
+def csv_rows(payload: dict[str, Any]) -> list[dict[str, Any]]:
+    """The monthly totals (dimension and segment `(total)`), then every segment's months."""
+    return ([{"period": r["period"], "dimension": "(total)", "segment": "(total)", **r} for r in payload["rows"]]
+            + [{"period": r["period"], "dimension": g["dimension"], "segment": g["segment"], **r}
+               for g in payload["segments"] for r in g["rows"]])
 
 
 def _start(text: str | None) -> dt.datetime | None:
@@ -98,7 +108,7 @@ def _next_month(instant: dt.datetime) -> dt.datetime:
     return next_period(period_of("month", instant)).start
 
 
-def _render(payload: dict[str, Any], chart: str | None) -> None:
+def _render(payload: dict[str, Any]) -> None:
     from streams.cli._report_render import _console, _table, _title
 
     s = payload["scenario"]
@@ -128,8 +138,6 @@ def _render(payload: dict[str, Any], chart: str | None) -> None:
                    f"{payload['repriced_subscriptions']} subscription(s) repriced at the change.[/dim]")
     for warning in payload["warnings"]:
         _console.print(f"[yellow]{warning}[/yellow]")
-    if chart:
-        click.echo(f"chart written to {chart}")
 
 
 def _pct(value: str | None) -> str:

@@ -11,7 +11,9 @@ a valid PNG.
 from __future__ import annotations
 
 import asyncio
+import csv
 import datetime as dt
+import io
 import json
 import os
 from decimal import Decimal
@@ -137,7 +139,7 @@ def mrr(data_dir: Path, *args: str) -> dict:
     env = {name: None for name in os.environ if name.startswith("MRR_")}
     result = CliRunner().invoke(cli, [*args, "--data-dir", str(data_dir)], env=env)
     assert result.exit_code == 0, result.output
-    return json.loads(result.output) if "--json" in args else result.output
+    return json.loads(result.stdout) if "--json" in args else result.output  # stdout: no "chart written"
 
 
 AS_OF = ["--as-of", "2025-01-01T00:00:00Z"]
@@ -181,6 +183,11 @@ def test_forecast_from_the_constant_business(business_dir, tmp_path):
     _assert_png(chart)
     human = mrr(business_dir, "forecast", "--months", "3", *AS_OF)
     assert "Trailing rates" in human and "MRR forecast from 2024-12" in human
+    # --csv: the forecast months, in the JSON's units (the rates are in the human and JSON output)
+    lines = list(csv.DictReader(io.StringIO(mrr(business_dir, "forecast", "--months", "6", *AS_OF, "--csv"))))
+    assert [line["period"] for line in lines] == [r["period"] for r in rows]
+    assert [(line["closing_mrr"], line["low"], line["high"]) for line in lines] == [
+        (r["closing_mrr"], r["low"], r["high"]) for r in rows]
 
 
 def test_backtest_chart_and_human_output(business_dir, tmp_path):
@@ -189,6 +196,12 @@ def test_backtest_chart_and_human_output(business_dir, tmp_path):
                 "--chart", str(chart))
     assert "Forecast backtest" in human and "MAPE" in human and f"chart written to {chart}" in human
     _assert_png(chart)
+    points = list(csv.DictReader(io.StringIO(mrr(business_dir, "forecast", "--backtest", "--months", "3",
+                                                 "--from", "2023-04", *AS_OF, "--csv"))))
+    assert list(points[0]) == ["origin", "period", "horizon", "forecast_mrr", "actual_mrr", "error", "pct_error",
+                               "low", "high", "within_band"]
+    assert (points[0]["origin"], points[0]["period"], points[0]["horizon"]) == ("2023-09", "2023-10", "1")
+    assert {p["within_band"] for p in points} <= {"true", "false"}
 
 
 def test_forecast_help_explains_the_method():

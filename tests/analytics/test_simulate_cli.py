@@ -4,6 +4,8 @@ moves only the segments of the repriced plan; the chart is a valid PNG."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 from decimal import Decimal
@@ -35,7 +37,7 @@ def _no_env() -> dict:
 def mrr(data: Path, *args: str):
     result = CliRunner().invoke(cli, [*args, "--data-dir", str(data)], env=_no_env())
     assert result.exit_code == 0, result.output
-    return json.loads(result.output) if "--json" in args else result.output
+    return json.loads(result.stdout) if "--json" in args else result.output  # stdout: no "chart written"
 
 
 @pytest.mark.parametrize("known_at", [None, "2023-07-03T00:00:00Z"], ids=["now", "as-known-in-july"])
@@ -72,6 +74,20 @@ def test_price_increase_moves_only_that_plan(demo, tmp_path):
         total = sum(Decimal(s["rows"][-1]["difference"]) for s in sim["segments"] if s["dimension"] == dimension)
         assert total == Decimal(sim["rows"][-1]["difference"])
     _assert_png(chart)
+    # --csv: the monthly totals, then every segment's months; nested movements flattened
+    lines = list(csv.DictReader(io.StringIO(mrr(demo, "simulate", "price", "--plan", PLAN, "--change", "+10%",
+                                                "--churn-uplift", "10%", "--from", "2023-07", "--months", "6",
+                                                "--as-of", AS_OF, "--csv"))))
+    totals = [line for line in lines if line["dimension"] == "(total)"]
+    assert [(t["period"], t["simulated_mrr"], t["difference"], t["movements_difference.expansion"],
+             t["uplift_cancellations"]) for t in totals] == [
+        (r["period"], r["simulated_mrr"], r["difference"], r["movements_difference"]["expansion"],
+         str(r["uplift_cancellations"])) for r in sim["rows"]]
+    plan = [line for line in lines if (line["dimension"], line["segment"]) == ("plan", PLAN)]
+    [segment] = [s for s in sim["segments"] if (s["dimension"], s["segment"]) == ("plan", PLAN)]
+    assert [(p["period"], p["difference"], p["difference_pct"]) for p in plan] == [
+        (r["period"], r["difference"], r["difference_pct"]) for r in segment["rows"]]
+    assert len(lines) == len(sim["rows"]) * (1 + len(sim["segments"]))
 
 
 def test_human_output_and_help(demo):
