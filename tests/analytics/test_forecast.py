@@ -130,3 +130,19 @@ def test_backtest_by_hand():
     assert (h1["horizon"], h1["forecasts"], h1["mape"], h1["bias"]) == (1, 1, Decimal(3600) / 20896, Decimal(-3600) / 20896)
     with pytest.raises(ValueError, match="at least 4 complete months"):
         backtest_from(HISTORY, months=1, window=3)
+
+
+def test_backtest_errors_against_a_zero_actual_are_null():
+    # Jan: 0 -> 1000 new; Feb: all of it churns; Mar: nothing. Window 1, one month ahead.
+    # From Jan (new 1000 a month, Jan's opening 0 so the proportional rates are null -> 0):
+    #   Feb = 1000 + 1000 = 2000 against an actual 0: error 2000, % error 2000 / 0 = null.
+    # From Feb (churn 1000 / 1000 = 100 %, no new): Mar = 0 - 0 = 0 against 0: error 0, 0 / 0 = null.
+    history = [row("2024-01", 0, new=1000), row("2024-02", 1000, churn=-1000), row("2024-03", 0)]
+    result = backtest_from(history, months=1, window=1)
+    assert [(p.origin.label, p.row.step.closing_mrr, p.actual, p.error, p.pct_error, p.within_band)
+            for p in result.points] == [("2024-01", 2000, 0, 2000, None, None), ("2024-02", 0, 0, 0, None, None)]
+    # MAPE and bias have no defined % error to average; one-month windows have no band (no sample
+    # sd), so band coverage is 0 / 0: all null, never 0. The mean absolute error is defined: 1000.
+    [h1] = summary(result)
+    assert (h1["forecasts"], h1["mape"], h1["bias"], h1["mean_absolute_error"], h1["band_coverage"]) == (
+        2, None, None, 1000, None)

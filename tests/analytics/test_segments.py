@@ -149,6 +149,11 @@ async def test_segments_by_customer_attribute_with_known_at(store):
     assert view(early, "2024-02")["FR"] == (3000, {"expansion": 2000}, 5000, 1, 1)
     # Each customer is in exactly one attribute segment: customers add up to the bridge's.
     assert sum(r.customers for r in report.rows) == 4
+    # FR ends February with no customer: its ARPA (0 / 0 customers) is null, not 0; its growth
+    # over the range is (0 - 30) / 30 = -1; (none) and DE are defined too.
+    payload = segments_json(report, "USD", "month", scope(), 10)
+    assert {r["segment"]: r["arpa"] for r in payload["rows"]} == {"DE": "85.00", "(none)": "35.00", "FR": None}
+    assert {m["segment"]: m["growth_rate"] for m in payload["movers"]}["FR"] == "-1.0000"
 
 
 async def test_customer_filter_and_empty_range(store):

@@ -131,6 +131,20 @@ async def test_zero_change_is_the_stored_projection_exactly(book):
     assert {r["difference"] for r in payload["rows"]} == {"0.00"}
 
 
+async def test_difference_pct_is_null_on_a_zero_baseline(book):
+    result, payload = await run(book, "+10%", start="2023-12-01", months=2)
+    # December 2023: nothing yet, baseline 0 and simulated 0 -> 0 / 0: null, not 0 or infinity.
+    # January: every pro price is 10 % higher from its start: c1 2 × 110 (+20), c3 1,320/year
+    # (+10), c5 110 (+10), c6 €88 = $110 (+10): +50 on 559.99 = 0.0893.
+    december, january = payload["rows"]
+    assert (december["baseline_mrr"], december["difference"], december["difference_pct"]) == ("0.00", "0.00", None)
+    assert (january["difference"], january["difference_pct"]) == ("50.00", "0.0893")
+    [pro] = [g for g in payload["segments"] if (g["dimension"], g["segment"]) == ("plan", "pro")]
+    # plan pro in January: c1 200 + c3 109.99 (its add-on is in the subscription) + c5 100 + c6 100
+    # = 509.99; +50 -> 0.0980
+    assert [r["difference_pct"] for r in pro["rows"]] == [None, "0.0980"]
+
+
 async def test_unknown_plan_changes_nothing(book):
     scenario = PriceChange("gold", Decimal("0.2"), at("2024-03-01"), 1)
     result = await book.read(simulate, SCOPE, scenario, "USD")
