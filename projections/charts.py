@@ -173,24 +173,29 @@ def mrr_over_time(rows: Sequence[Row], currency: str, path: str | Path) -> Path:
     plt = _pyplot()
     labels = [str(row["period"]) for row in rows]
     x = list(range(len(rows)))
-    closing = _values(rows, "closing_mrr")
     fig, axis = plt.subplots(figsize=(11, 5))
-    axis.fill_between(x, closing, color="#1e88e5", alpha=0.15)
-    axis.plot(x, closing, color="#1e88e5", marker="o", markersize=3, label="MRR")
-    axis.set_ylim(bottom=0)
+    _mrr_with_arr(axis, x, _values(rows, "closing_mrr"), currency)
+    _period_axis(axis, labels)
+    axis.grid(axis="y", alpha=0.3)
+    axis.set_title(f"MRR over time ({currency})", fontsize=14, fontweight="bold")
+    return _save(fig, plt, path)
+
+
+def _mrr_with_arr(axis: Any, x: Sequence[int], mrr: Sequence[float], currency: str) -> None:
+    """MRR as a filled line from 0 (headroom for the label of its last value), and ARR = 12 × MRR
+    on a right-hand axis."""
+    axis.fill_between(x, mrr, color="#1e88e5", alpha=0.15)
+    axis.plot(x, mrr, color="#1e88e5", marker="o", markersize=3, label="MRR")
+    axis.set_ylim(0, 1.12 * max(mrr, default=0) or 1)
     _money_axis(axis, currency)
     axis.set_ylabel(f"MRR, {currency}")
     arr = axis.twinx()
     arr.set_ylim(*(12 * limit for limit in axis.get_ylim()))
     _money_axis(arr, currency)
     arr.set_ylabel(f"ARR (12 × MRR), {currency}")
-    if closing:
-        axis.annotate(_short_total(closing[-1], currency), (x[-1], closing[-1]),
-                      textcoords="offset points", xytext=(-10, 8), ha="right", fontsize=9)
-    _period_axis(axis, labels)
-    axis.grid(axis="y", alpha=0.3)
-    axis.set_title(f"MRR over time ({currency})", fontsize=14, fontweight="bold")
-    return _save(fig, plt, path)
+    if mrr:
+        axis.annotate(f"MRR {_short_total(mrr[-1], currency)}", (x[-1], mrr[-1]), textcoords="offset points",
+                      xytext=(-10, 6), ha="right", fontsize=9)
 
 
 def _first(row: Row, *keys: str) -> Any:
@@ -210,18 +215,7 @@ def mrr_and_customers(rows: Sequence[Row], currency: str, path: str | Path) -> P
     lost = [-int(r.get("churned_customers") or 0) for r in rows]
     fig, (top, middle, bottom) = plt.subplots(3, 1, figsize=(12, 9.5), sharex=True,
                                               gridspec_kw={"height_ratios": [3, 2, 2]})
-    top.fill_between(x, mrr, color="#1e88e5", alpha=0.15)
-    top.plot(x, mrr, color="#1e88e5", marker="o", markersize=3)
-    top.set_ylim(0, 1.12 * max(mrr, default=0) or 1)
-    _money_axis(top, currency)
-    top.set_ylabel(f"MRR, {currency}")
-    arr = top.twinx()
-    arr.set_ylim(*(12 * limit for limit in top.get_ylim()))
-    _money_axis(arr, currency)
-    arr.set_ylabel(f"ARR (12 × MRR), {currency}")
-    if mrr:
-        top.annotate(f"MRR {_short_total(mrr[-1], currency)}", (x[-1], mrr[-1]), textcoords="offset points",
-                     xytext=(-10, 6), ha="right", fontsize=9)
+    _mrr_with_arr(top, x, mrr, currency)
     top.set_title("MRR at period end", loc="left", fontsize=10)
     middle.fill_between(x, customers, color="#5e35b1", alpha=0.12)
     middle.plot(x, customers, color="#5e35b1", marker="o", markersize=3)
@@ -236,7 +230,8 @@ def mrr_and_customers(rows: Sequence[Row], currency: str, path: str | Path) -> P
     bottom.axhline(0, color="black", linewidth=0.8)
     bottom.set_ylabel("Customers")
     bottom.set_title("Customers gained and lost per period", loc="left", fontsize=10)
-    bottom.legend(loc="upper left", fontsize=8, frameon=False, ncol=2)
+    bottom.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False, ncol=2,
+                  borderaxespad=0.2)  # above the panel: inside it would cover the first bars
     for axis in (top, middle, bottom):
         axis.grid(axis="y", alpha=0.3)
     _period_axis(bottom, labels)

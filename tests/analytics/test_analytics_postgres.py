@@ -1,6 +1,7 @@
-"""Cohorts, segments and unit economics on PostgreSQL: the same hand-computed query tests as on
-SQLite (re-collected here with `store` bound to a fresh schema on the real server), and the three
-subcommands through the CLI on PostgreSQL projections at Alembic's head revision."""
+"""Cohorts, segments, unit economics and the price simulation on PostgreSQL: the same
+hand-computed tests as on SQLite (re-collected here with `store` bound to a fresh schema on the
+real server), and the three report subcommands through the CLI on PostgreSQL projections at
+Alembic's head revision (forecast and simulate through the CLI: test_forecast_postgres.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.analytics import test_cli as cli_tests
 from tests.analytics.test_cli import _no_outside_config  # noqa: F401  (autouse here too)
 from tests.analytics.test_cohorts import *  # noqa: F401,F403  (re-collected here)
 from tests.analytics.test_segments import *  # noqa: F401,F403
+from tests.analytics.test_simulate import *  # noqa: F401,F403
 from tests.analytics.test_unit_economics import *  # noqa: F401,F403
 
 

@@ -7,7 +7,6 @@ import asyncio
 import csv
 import io
 import json
-import os
 import struct
 
 import pytest
@@ -19,6 +18,7 @@ from streams.cli.main import cli
 from streams.config import load_config
 from tests.engine.builders import canceled, event, item, started, updated
 from tests.projections.conftest import at
+from tests.projections.test_end_to_end import _no_outside_config  # noqa: F401  (autouse: no MRR_* env, no mrr.toml)
 
 AS_OF = ["--as-of", "2024-03-31T23:59:59Z", "--from", "2024-01", "--to", "2024-03"]
 DATABASE_URL: dict = {}
@@ -40,14 +40,6 @@ def history():
         event("acquisition.cost_recorded", "2024-02-01", amount=9000, currency="USD", period="2024-01", channel="ads"),
         event("acquisition.cost_recorded", "2024-03-01", amount=4000, currency="USD", period="2024-02", channel="ads"),
     ]
-
-
-@pytest.fixture(autouse=True)
-def _no_outside_config(monkeypatch, tmp_path):
-    for name in list(os.environ):
-        if name.startswith("MRR_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)  # no mrr.toml
 
 
 async def record(path, **flags: str) -> None:
