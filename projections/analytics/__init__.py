@@ -4,8 +4,10 @@ One small module per analysis, each a synchronous function over a SQLAlchemy `Co
 with `ProjectionStore.read`, so it works on SQLite and PostgreSQL) plus a `*_json` renderer:
 `cohorts` (logo and revenue retention by period since the first `new_business`), `segments`
 (MRR, customers, ARPA and movements by plan, currency, billing interval or customer attribute),
-`unit_economics` (LTV with a trailing window, CAC by channel, retention, payback). Money stays in
-integer minor units and ratios in exact Decimals until rendered. Definitions: docs/analytics.md.
+`unit_economics` (LTV with a trailing window, CAC by channel, retention, payback), `forecast`
+(trailing rates, projection, band, backtest) and `simulate` (a price change run through the
+engine); `charts` and `forecast_chart` draw their PNGs. Money stays in integer minor units and
+ratios in exact Decimals until rendered. Definitions and worked examples: docs/analytics.md.
 
 Modules import nothing from this package's `__init__`, so each can be used on its own.
 """

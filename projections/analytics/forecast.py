@@ -1,6 +1,6 @@
 """MRR forecast from trailing rates of the monthly bridge, with a scenario band and a backtest.
 
-Method (docs/analytics-forecast.md has the worked example):
+Method (docs/analytics.md, section Forecast, has it with a worked example):
 - The input is the monthly MRR bridge (`projections.queries.bridge`) as of / known at the scope,
   over complete months only. The last complete month is the *jump-off*; its closing MRR is the
   first forecast month's opening MRR. The trailing *window* is the last W complete months.

@@ -5,7 +5,8 @@ the projection store's `events` table (as known at `known_at`), transformed, and
 `compute_timeline` with the stored settings and FX rates; the result is compared with the stored
 projection month by month and by segment (plan, currency, billing interval). Customers without
 that price are unchanged by construction and are not recomputed. The exact rules (documented in
-docs/analytics-forecast.md, and returned as `assumptions`):
+docs/analytics.md, section Price-change simulation, with a worked example, and returned as
+`assumptions`):
 
 - Price: every item whose `price_id` is `plan` gets `unit_amount × (1 + change)`, rounded half-even
   to the minor unit (per unit price, before quantity and discounts).
