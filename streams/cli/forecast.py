@@ -2,7 +2,7 @@
 
 Shares `mrr report`'s options, runner and JSON conventions (`streams.cli.report`): the input is
 the monthly bridge as of `--as-of` and known at `--known-at`, on either projection store. The
-method is in `projections.analytics.forecast` and docs/analytics-forecast.md.
+method is in `projections.analytics.forecast` and docs/analytics.md (section Forecast).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 from streams.cli.report import ReportOptions, emit, report_options, run_report, write_chart
 
 _EPILOG = """\b
-Method (docs/analytics-forecast.md):
+Method (docs/analytics.md, Forecast):
   rates over the last --window complete months of the monthly bridge:
     new business, reactivation   average MRR added per month
     expansion, contraction,      sum of the movement / sum of opening MRR
@@ -30,6 +30,12 @@ Method (docs/analytics-forecast.md):
 --as-of); --from limits the history read. --backtest forecasts from every
 past month with a full window behind it and reports the error against what
 happened (MAPE, bias, band coverage by horizon).
+
+\b
+Output: tables of the rates and the forecast (or the backtest); --json adds
+each rate's monthly values and the history read; --csv writes the forecast
+months (with --backtest, every forecast point); --chart draws the actual MRR,
+the forecast and its band (or the backtest's forecasts and errors).
 
 \b
 Examples:
@@ -121,10 +127,17 @@ def _render_backtest(payload: dict[str, Any]) -> None:
 
 
 def _hide_period(cmd: click.Command) -> None:
-    """Forecasts are monthly: keep the shared `--period` option (default month) out of --help."""
+    """Forecasts are monthly: keep the shared `--period` option (default month) out of --help, and
+    say what `--from` and `--to` mean here."""
+    helps = {"from_": "First month of history read (default: the first with data).",
+             "to": "Jump-off month: the last actual month (default: the last complete one before --as-of)."}
     for param in cmd.params:
-        if param.name == "period" and isinstance(param, click.Option):
+        if not isinstance(param, click.Option):
+            continue
+        if param.name == "period":
             param.hidden = True
+        if param.name in helps:
+            param.help = helps[param.name]
 
 
 _hide_period(command)

@@ -246,7 +246,7 @@ def write_chart(chart: str | None, draw: Callable[[str], Any]) -> None:
 @click.group("report", epilog=_EPILOG)
 def command() -> None:
     """MRR reports: bridge, snapshot, kpis, movements, customer; analytics: cohorts, segments,
-    unit-economics.
+    unit-economics (and `mrr forecast`, `mrr simulate price`).
 
     Money is in the reporting currency (converted per MRR_SPEC.md §2). With --json, money is a
     decimal string in major units ("166.67") and ratios are decimal strings with 4 places
@@ -263,7 +263,8 @@ def bridge_command(opts: ReportOptions, chart: str | None) -> None:
 
     Opening is the MRR in force just before the period starts, closing just before it ends (or
     at --as-of for the current period); opening + movements + fx_impact = closing always.
-    --chart draws the bridge as a waterfall of movements per period under closing MRR.
+    --chart draws closing MRR, the movements of each period, and a waterfall of the range
+    (opening MRR, each movement type, FX impact, closing MRR).
     """
     from projections.queries import bridge, bridge_json, resolve_periods
 

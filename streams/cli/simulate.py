@@ -1,7 +1,7 @@
 """`mrr simulate price`: a hypothetical price change run through the MRR engine.
 
 Shares `mrr report`'s options, runner and JSON conventions (`streams.cli.report`). The rules are
-in `projections.analytics.simulate` and docs/analytics-forecast.md; every run prints them.
+in `projections.analytics.simulate` and docs/analytics.md; every run prints them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import click
 from streams.cli.report import ReportOptions, emit, report_options, run_report, write_chart
 
 _EPILOG = """\b
-How it works (docs/analytics-forecast.md):
+How it works (docs/analytics.md, Price-change simulation):
   The events of every customer with an item priced --plan are read from
   the projections (as known at --known-at), changed, and run through the
   MRR engine again; the result is compared with the stored projection.
@@ -28,6 +28,13 @@ How it works (docs/analytics-forecast.md):
   - nothing else changes: months after the last known event show the
     current book rolled forward (no new business, no other churn).
   +0% reproduces the current projection exactly.
+
+\b
+Output: the assumptions, the MRR impact by month (baseline, simulated,
+difference, movements) and the segments that change; --json adds every
+segment; --csv writes the monthly totals (dimension and segment "(total)")
+then every segment's months; --chart draws baseline and simulated MRR and
+the monthly difference.
 
 \b
 Examples:
