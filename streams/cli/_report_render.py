@@ -31,7 +31,7 @@ def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]], nu
     columns = list(columns)
     cells = [["" if v is None else str(v) for v in row] for row in rows]
     times = set(times)
-    for part, chosen in enumerate(_column_parts(columns, cells, numeric_from)):
+    for part, chosen in enumerate(_column_parts(columns, cells, numeric_from, times)):
         table = Table(title=title if part == 0 else f"{title} (continued)", title_justify="left")
         for i in chosen:
             numeric = i >= numeric_from and i not in times
@@ -45,16 +45,25 @@ _TEXT_WIDTH = 30
 """A repeated text column is given at most this many characters (it wraps beyond)."""
 
 
-def _column_parts(columns: list[str], cells: list[list[str]], numeric_from: int) -> list[list[int]]:
-    """Column indices per printed part: all of them when the table fits the terminal; otherwise
-    the text columns (before `numeric_from`) in every part, the others split in order."""
+def _column_parts(columns: list[str], cells: list[list[str]], numeric_from: int,
+                  no_wrap: Iterable[int] = ()) -> list[list[int]]:
+    """Column indices per printed part: all of them when the table fits the terminal (text
+    columns wrapped at spaces); otherwise the text columns (before `numeric_from`) in every part,
+    the others split in order."""
+    times = set(no_wrap)
+
     def width(i: int) -> int:  # content + padding + border
         return 3 + max([len(columns[i]), *(len(row[i]) for row in cells)])
+
+    def narrowest(i: int) -> int:  # a wrapped text column needs its longest word
+        if i >= numeric_from or i in times:
+            return width(i)
+        return 3 + max(len(word) for text in [columns[i], *(row[i] for row in cells)] for word in [*text.split(), ""])
 
     keys = list(range(min(numeric_from, len(columns))))
     rest = list(range(len(keys), len(columns)))
     room = _console.width - 1
-    if sum(width(i) for i in range(len(columns))) <= room or len(rest) <= 1:
+    if sum(narrowest(i) for i in range(len(columns))) <= room or len(rest) <= 1:
         return [keys + rest]
     fixed = sum(min(width(i), _TEXT_WIDTH + 3) for i in keys)
     parts: list[list[int]] = [[]]
