@@ -100,6 +100,7 @@ def bridge_waterfall(rows: Sequence[Row], currency: str, path: str | Path) -> Pa
     net = [sum(vals) for vals in zip(*(_values(rows, key) for key in MOVEMENTS))] if rows else []
     middle.plot(x, net, color="black", marker="o", markersize=3, linewidth=1.5, label="Net change")
     middle.axhline(0, color="black", linewidth=0.8)
+    middle.use_sticky_edges = False  # a zero-height bar on top of a stack would pin the limit there
     middle.margins(y=0.08)
     middle.set_title("Movements per period", loc="left", fontsize=10)
     middle.set_ylabel(f"{currency} per period")
