@@ -7,23 +7,13 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from projections.store import ProjectionStore
 from tests.analytics import test_cli as cli_tests
 from tests.analytics.test_cli import _no_outside_config  # noqa: F401  (autouse here too)
 from tests.analytics.test_cohorts import *  # noqa: F401,F403  (re-collected here)
 from tests.analytics.test_segments import *  # noqa: F401,F403
 from tests.analytics.test_simulate import *  # noqa: F401,F403
 from tests.analytics.test_unit_economics import *  # noqa: F401,F403
-
-
-@pytest.fixture
-async def store(postgres_url):
-    store = ProjectionStore.from_url(postgres_url)
-    await store.reset()  # a clean schema per test
-    yield store
-    await store.close()
+from tests.projections.test_postgres_contract import store  # noqa: F401  (last: binds `store` to PostgreSQL)
 
 
 def test_analytics_cli_on_postgres(tmp_path, fresh_database):
