@@ -1,7 +1,7 @@
 """The projector: applies a batch of ledger records to the projection store in ONE transaction.
 
-Per batch: skip records below the stored offset of their partition, drop event ids already in the
-event index, hand the new records to `projections.batch.Batch` (event index, reference data,
+Per batch: skip records below the stored offset of their partition (`projections.offsets`), drop
+event ids already in the event index (`projections.dedupe`), hand the new records to `projections.batch.Batch` (event index, reference data,
 engine recomputation of every touched customer, bitemporal diff), then advance
 `projection_offsets` with a compare-and-set.
 
@@ -36,42 +36,33 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 import msgspec
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select
 
-from ledger.events import EventBase, FxRatePublished, customer_of, encode_event
+from ledger.events import FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
-from ledger.upcast import decode_stored
 from projections import bulk, schema
 from projections.batch import Batch
 from projections.customer_cache import CustomerCache
+from projections.dedupe import dedupe
+from projections.offsets import (  # the errors are part of the projector's API
+    FencingError,
+    OffsetGapError,
+    advance,
+    keep_unapplied,
+    lock_offsets,
+    next_offsets,
+)
 from projections.engine import FxTable, MrrSettings
 from projections.store import ProjectionStore, load_fx_table, read_meta, read_offsets
 
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BatchResult", "FencingError", "OffsetGapError", "Projector", "SettingsMismatchError",
+           "settings_json", "settings_match"]
+
 FX_LOCK_KEY = 0x6D72725F66780001
 """PostgreSQL advisory lock id (bigint) that orders FX restatements against other batches."""
-
-
-def _content(event: EventBase) -> EventBase:
-    """The event without its `recorded_at`: what two copies of one event must agree on."""
-    return msgspec.structs.replace(event, recorded_at=None)
-
-
-class FencingError(RuntimeError):
-    """The stored offset is not the one this worker expected: another worker owns the partition."""
-
-
-class OffsetGapError(RuntimeError):
-    """The batch starts above the stored offset: records `start..end-1` must be applied first."""
-
-    def __init__(self, partition: int, start: int, end: int) -> None:
-        super().__init__(
-            f"partition {partition}: batch starts at offset {end}, stored next offset is {start}; "
-            f"apply offsets {start}..{end - 1} first"
-        )
-        self.partition, self.start, self.end = partition, start, end
 
 
 class SettingsMismatchError(RuntimeError):
@@ -179,7 +170,7 @@ class Projector:
             by_partition[record.partition].append(record)
         partitions = set(offsets) | set(by_partition) | set(starts)
         self._lock_reference_data(conn, any(isinstance(r.event, FxRatePublished) for r in records))
-        self._lock_offsets(conn, partitions)
+        lock_offsets(conn, partitions)
         stored = {p: o for p, o in read_offsets(conn).items() if p in partitions}
         remembered = self._positions if expected is None else expected
         for p in sorted(partitions):
@@ -187,9 +178,9 @@ class Projector:
                 raise FencingError(
                     f"partition {p}: stored next offset {stored.get(p)} != expected {remembered[p]}"
                 )
-        kept = self._keep(partitions, by_partition, starts, stored, result)
-        targets = self._targets(partitions, by_partition, offsets, stored)
-        new = self._dedupe(conn, kept, result)
+        kept, result.skipped = keep_unapplied(partitions, by_partition, starts, stored)
+        targets = next_offsets(partitions, by_partition, offsets, stored)
+        new, result.duplicates, result.conflicts = dedupe(conn, kept)
         if new:
             batch = Batch(conn, new, self.settings, self.fx_table(conn), self.customer_cache)
             try:
@@ -200,7 +191,7 @@ class Projector:
             result.customers = len({customer_of(r.event) for r in new} - {None})
             result.restated = len(batch.restated)
         result.applied = len(new)
-        result.offsets = self._advance(conn, targets, stored)
+        result.offsets = advance(conn, targets, stored)
         return result
 
     def _check_settings(self, conn: Connection) -> None:
@@ -236,121 +227,6 @@ class Projector:
             return
         lock = "pg_advisory_xact_lock" if restates else "pg_advisory_xact_lock_shared"
         conn.execute(select(getattr(func, lock)(FX_LOCK_KEY)))
-
-    @staticmethod
-    def _lock_offsets(conn: Connection, partitions: set[int]) -> None:
-        """Create missing offset rows (next offset 0) and lock the batch's rows until commit.
-
-        Two projectors writing the same partition queue here instead of racing; rows are
-        taken in partition order so overlapping batches cannot deadlock. SQLite serialises
-        writers with BEGIN IMMEDIATE already."""
-        if not partitions:
-            return
-        table = schema.projection_offsets
-        ordered = sorted(partitions)
-        conn.execute(
-            bulk.dialect_insert(conn, table)
-            .values([{"partition": p, "next_offset": 0} for p in ordered])
-            .on_conflict_do_nothing(index_elements=["partition"])
-        )
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                select(table.c.partition)
-                .where(table.c.partition.in_(ordered))
-                .order_by(table.c.partition)
-                .with_for_update()
-            ).all()
-
-    @staticmethod
-    def _keep(
-        partitions: set[int],
-        by_partition: dict[int, list[LedgerRecord]],
-        starts: dict[int, int],
-        stored: dict[int, int],
-        result: BatchResult,
-    ) -> list[LedgerRecord]:
-        kept: list[LedgerRecord] = []
-        for p in partitions:
-            recs = sorted(by_partition.get(p, ()), key=lambda r: r.offset)
-            position = stored.get(p, 0)
-            first = starts.get(p, recs[0].offset if recs else None)
-            if recs and first is not None and first > recs[0].offset:
-                raise ValueError(f"partition {p}: start {first} is after the first record {recs[0].offset}")
-            if first is not None and first > position:
-                raise OffsetGapError(p, position, first)
-            fresh = [r for r in recs if r.offset >= position]
-            result.skipped += len(recs) - len(fresh)
-            kept.extend(fresh)
-        return kept
-
-    @staticmethod
-    def _targets(
-        partitions: set[int],
-        by_partition: dict[int, list[LedgerRecord]],
-        offsets: dict[int, int],
-        stored: dict[int, int],
-    ) -> dict[int, int]:
-        targets: dict[int, int] = {}
-        for p in partitions:
-            last = by_partition[p][-1].offset + 1 if by_partition.get(p) else None
-            target = offsets.get(p, last)
-            if target is None:
-                continue
-            if last is not None and target < last:
-                raise ValueError(f"partition {p}: next offset {target} is not past the batch (ends at {last - 1})")
-            targets[p] = max(target, stored.get(p, 0))
-        return targets
-
-    @staticmethod
-    def _dedupe(conn: Connection, kept: list[LedgerRecord], result: BatchResult) -> list[LedgerRecord]:
-        """The records whose event_id is new; a known id with the same content (ignoring
-        `recorded_at`) is a duplicate, with other content a conflict (recorded, not applied)."""
-        ids = list(dict.fromkeys(r.event.event_id for r in kept))
-        known: dict[str, EventBase] = {}
-        events = schema.events
-        query = select(events.c.event_id, events.c.body)
-        for rows in bulk.select_in(conn, events.c.event_id, ids, query.where):
-            known.update((event_id, decode_stored(body.encode())) for event_id, body in rows)
-        new: list[LedgerRecord] = []
-        conflicts: list[dict[str, object]] = []
-        for record in kept:
-            event = record.event
-            if event.recorded_at is None:
-                raise ValueError(f"event {event.event_id} has no recorded_at")
-            first = known.get(event.event_id)
-            if first is None:
-                known[event.event_id] = event
-                new.append(record)
-            elif _content(first) == _content(event):
-                result.duplicates += 1
-            else:
-                result.conflicts += 1
-                conflicts.append({
-                    "partition": record.partition, "offset": record.offset, "event_id": event.event_id,
-                    "body": encode_event(event).decode(), "recorded_at": event.recorded_at,
-                })
-        if conflicts:
-            log.warning("%d event(s) reuse an applied event_id with another body; recorded in "
-                        "event_conflicts, not applied: %s", len(conflicts),
-                        ", ".join(sorted({str(c["event_id"]) for c in conflicts})[:10]))
-            conn.execute(insert(schema.event_conflicts), conflicts)
-        return new
-
-    @staticmethod
-    def _advance(conn: Connection, targets: dict[int, int], stored: dict[int, int]) -> dict[int, int]:
-        table = schema.projection_offsets
-        for p, target in sorted(targets.items()):
-            expected = stored.get(p, 0)
-            if target == expected:
-                continue
-            hit = conn.execute(
-                update(table)
-                .where(table.c.partition == p, table.c.next_offset == expected)
-                .values(next_offset=target)
-            ).rowcount
-            if hit != 1:
-                raise FencingError(f"partition {p}: next offset moved from {expected} concurrently")
-        return targets
 
     # --- FX cache -----------------------------------------------------------------------------
     def fx_table(self, conn: Connection) -> FxTable:
