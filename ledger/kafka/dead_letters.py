@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from ledger.kafka.client import KafkaClient, idempotent_producer_options
 from ledger.kafka.messages import RawRecord
 
 
@@ -36,26 +38,21 @@ def dead_letter_headers(source_topic: str, letter: DeadLetter) -> list[tuple[str
     ]
 
 
-class DeadLetterWriter:
+class DeadLetterWriter(KafkaClient):
     """Writes dead letters to `topic` (idempotent producer, `acks=all`)."""
 
     def __init__(self, bootstrap: str, topic: str, source_topic: str) -> None:
+        super().__init__()
         self.topic = topic
         self.source_topic = source_topic
         self._bootstrap = bootstrap
-        self._producer = None
 
-    async def start(self) -> "DeadLetterWriter":
+    def _create(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all",
-                max_request_size=4 * 1024 * 1024,
-            )
-            await producer.start()
-            self._producer = producer
-        return self
+        return AIOKafkaProducer(
+            **idempotent_producer_options(self._bootstrap), max_request_size=4 * 1024 * 1024
+        )
 
     async def send_many(self, letters: Sequence[DeadLetter]) -> None:
         """Send the dead letters and wait until Kafka acknowledged every one (raises if not)."""
@@ -63,7 +60,7 @@ class DeadLetterWriter:
             return
         await self.start()
         sent = [
-            await self._producer.send(
+            await self._kafka.send(
                 self.topic,
                 key=letter.record.key,
                 value=letter.record.value,
@@ -72,9 +69,3 @@ class DeadLetterWriter:
             for letter in letters
         ]
         await asyncio.gather(*sent)
-
-    async def close(self) -> None:
-        """Flush and stop the producer (idempotent)."""
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await producer.stop()

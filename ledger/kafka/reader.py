@@ -7,7 +7,9 @@ and never joins a rebalance: the replay job and the projector's gap filler read 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from ledger.kafka.client import KafkaClient
 from ledger.kafka.messages import RawRecord
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
@@ -15,10 +17,11 @@ from ledger.upcast import decode_stored
 _POLL_MS = 500
 
 
-class KafkaLedgerReader:
+class KafkaLedgerReader(KafkaClient):
     """`LedgerReader` on a Kafka topic. Use `async with` or call `start()` / `close()`."""
 
     def __init__(self, bootstrap: str, topic: str, **consumer_options: object) -> None:
+        super().__init__()
         self.topic = topic
         self._options = {
             "bootstrap_servers": bootstrap,
@@ -28,30 +31,19 @@ class KafkaLedgerReader:
             "isolation_level": "read_committed",
             **consumer_options,
         }
-        self._consumer = None
         self._lock = asyncio.Lock()  # one consumer, one assignment at a time
 
-    async def start(self) -> KafkaLedgerReader:
+    def _create(self) -> Any:
         from aiokafka import AIOKafkaConsumer
 
-        if self._consumer is None:
-            consumer = AIOKafkaConsumer(**self._options)
-            await consumer.start()
-            self._consumer = consumer
-        return self
-
-    async def __aenter__(self) -> KafkaLedgerReader:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return AIOKafkaConsumer(**self._options)
 
     async def partitions(self) -> list[int]:
         """The topic's partition numbers, sorted; raises LookupError if the topic is missing."""
         await self.start()
         # `consumer.topics()` fetches fresh metadata but returns only names, and
         # `partitions_for_topic` reads a cache that knows only subscribed/assigned topics.
-        cluster = await self._consumer._client.fetch_all_metadata()
+        cluster = await self._kafka._client.fetch_all_metadata()
         found = cluster.partitions_for_topic(self.topic)
         if not found:
             raise LookupError(f"topic {self.topic!r} does not exist (run `mrr topics create`)")
@@ -62,7 +54,7 @@ class KafkaLedgerReader:
         from aiokafka import TopicPartition
 
         tps = [TopicPartition(self.topic, p) for p in await self.partitions()]
-        ends = await self._consumer.end_offsets(tps)
+        ends = await self._kafka.end_offsets(tps)
         return {tp.partition: ends[tp] for tp in tps}
 
     async def read(self, partition: int, from_offset: int, limit: int) -> list[LedgerRecord]:
@@ -82,14 +74,14 @@ class KafkaLedgerReader:
         await self.start()
         tp = TopicPartition(self.topic, partition)
         async with self._lock:
-            end = (await self._consumer.end_offsets([tp]))[tp]
+            end = (await self._kafka.end_offsets([tp]))[tp]
             if from_offset >= end or limit <= 0:
                 return []
-            self._consumer.assign([tp])
-            self._consumer.seek(tp, from_offset)
+            self._kafka.assign([tp])
+            self._kafka.seek(tp, from_offset)
             records: list[RawRecord] = []
-            while len(records) < limit and await self._consumer.position(tp) < end:
-                batch = await self._consumer.getmany(
+            while len(records) < limit and await self._kafka.position(tp) < end:
+                batch = await self._kafka.getmany(
                     tp, timeout_ms=_POLL_MS, max_records=limit - len(records)
                 )
                 records.extend(
@@ -98,9 +90,3 @@ class KafkaLedgerReader:
                     if m.offset >= from_offset
                 )
             return records[:limit]
-
-    async def close(self) -> None:
-        """Stop the consumer (idempotent)."""
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            await consumer.stop()

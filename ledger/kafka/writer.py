@@ -18,10 +18,12 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
 from ledger.events import EventBase, customer_of, encode_event, event_type
+from ledger.kafka.client import KafkaClient, idempotent_producer_options
 from ledger.ports import AppendResult
 
 log = logging.getLogger(__name__)
@@ -32,35 +34,19 @@ def key_of(event: EventBase) -> bytes:
     return (customer_of(event) or event_type(event)).encode()
 
 
-class KafkaLedgerWriter:
+class KafkaLedgerWriter(KafkaClient):
     """`LedgerWriter` on a Kafka topic. Use `async with` or call `start()` / `close()`."""
 
     def __init__(self, bootstrap: str, topic: str, **producer_options: object) -> None:
+        super().__init__()
         self.topic = topic
-        self._options = {
-            "bootstrap_servers": bootstrap,
-            "enable_idempotence": True,
-            "acks": "all",
-            "linger_ms": 5,
-            **producer_options,
-        }
-        self._producer = None
+        self._options = {**idempotent_producer_options(bootstrap), "linger_ms": 5, **producer_options}
         self._last_stamp: dt.datetime | None = None
 
-    async def start(self) -> KafkaLedgerWriter:
+    def _create(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        if self._producer is None:
-            producer = AIOKafkaProducer(**self._options)
-            await producer.start()
-            self._producer = producer
-        return self
-
-    async def __aenter__(self) -> KafkaLedgerWriter:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        return AIOKafkaProducer(**self._options)
 
     async def append_many(
         self, events: Sequence[EventBase], *, now: dt.datetime | None = None
@@ -81,7 +67,7 @@ class KafkaLedgerWriter:
         for event in events:
             body = encode_event(msgspec.structs.replace(event, recorded_at=stamp))
             sent.append(
-                await self._producer.send(
+                await self._kafka.send(
                     self.topic,
                     value=body,
                     key=key_of(event),
@@ -99,7 +85,7 @@ class KafkaLedgerWriter:
 
         With the broker unreachable the flush would wait forever; messages still unsent then
         were never acknowledged, so no caller was told they were accepted."""
-        producer, self._producer = self._producer, None
+        producer = self._detach()
         if producer is None:
             return
         try:
