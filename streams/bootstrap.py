@@ -74,34 +74,9 @@ def open_embedded_ledger(config: Config) -> "EmbeddedLedger":
     return EmbeddedLedger(ledger_path(config))
 
 
-class KafkaSetupError(RuntimeError):
-    """The Kafka ledger can not be written: the broker does not answer or the topic is missing."""
-
-
-async def require_topic(bootstrap: str, topic: str) -> None:
-    """Raise `KafkaSetupError` unless `topic` exists on the cluster at `bootstrap`.
-
-    Asks for the list of all topics: a metadata request naming the topic would create it on a
-    broker with `auto.create.topics.enable`, and topics are only made by `mrr topics create`."""
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        await admin.start()
-        topics = await admin.list_topics()
-    except Exception as exc:  # noqa: BLE001 - any client error here means "cannot use Kafka"
-        raise KafkaSetupError(f"Kafka at {bootstrap} does not answer: {exc!r}") from exc
-    finally:
-        await admin.close()
-    if topic not in topics:
-        raise KafkaSetupError(
-            f"Kafka topic {topic!r} does not exist at {bootstrap}; create it with "
-            "`mrr topics create` (topics are never auto-created)"
-        )
-
-
 async def open_kafka_writer(config: Config) -> "KafkaLedgerWriter":
     """A started `KafkaLedgerWriter` on `config.ledger_topic`, once the topic is known to exist."""
+    from ledger.kafka.topics import require_topic
     from ledger.kafka.writer import KafkaLedgerWriter
 
     assert config.kafka_bootstrap, "open_kafka_writer needs kafka_bootstrap"

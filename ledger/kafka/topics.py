@@ -18,6 +18,10 @@ class TopicSettingsError(RuntimeError):
     """An existing topic's settings would lose ledger events."""
 
 
+class KafkaSetupError(RuntimeError):
+    """The Kafka ledger can not be written: the broker does not answer or the topic is missing."""
+
+
 @dataclass(frozen=True)
 class TopicSpec:
     name: str
@@ -49,6 +53,28 @@ class TopicStatus:
 
 def dlq_name(ledger_topic: str) -> str:
     return ledger_topic + DLQ_SUFFIX
+
+
+async def require_topic(bootstrap: str, topic: str) -> None:
+    """Raise `KafkaSetupError` unless `topic` exists on the cluster at `bootstrap`.
+
+    Asks for the list of all topics: a metadata request naming the topic would create it on a
+    broker with `auto.create.topics.enable`, and topics are only made by `mrr topics create`."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        await admin.start()
+        topics = await admin.list_topics()
+    except Exception as exc:  # noqa: BLE001 - any client error here means "cannot use Kafka"
+        raise KafkaSetupError(f"Kafka at {bootstrap} does not answer: {exc!r}") from exc
+    finally:
+        await admin.close()
+    if topic not in topics:
+        raise KafkaSetupError(
+            f"Kafka topic {topic!r} does not exist at {bootstrap}; create it with "
+            "`mrr topics create` (topics are never auto-created)"
+        )
 
 
 def check_configs(name: str, configs: dict[str, str]) -> None:

@@ -36,7 +36,7 @@ def fail_kafka(command: str, config: Any, exc: Exception) -> NoReturn:
     safe because the worker applies each event_id once."""
     from aiokafka.errors import KafkaError
 
-    from streams.bootstrap import KafkaSetupError
+    from ledger.kafka.topics import KafkaSetupError
 
     if isinstance(exc, KafkaSetupError):
         click.echo(f"mrr {command}: {exc}", err=True)

@@ -128,6 +128,7 @@ def build_app(config: "Config", settings: "ApiSettings") -> "Litestar":
     from functools import partial
 
     from ledger.api import create_app
+    from ledger.kafka.topics import require_topic
     from streams import bootstrap
 
     if config.api_metrics:
@@ -141,7 +142,7 @@ def build_app(config: "Config", settings: "ApiSettings") -> "Litestar":
             return await bootstrap.open_kafka_writer(config)
 
         async def topic_exists() -> None:
-            await bootstrap.require_topic(bootstrap_servers, topic)
+            await require_topic(bootstrap_servers, topic)
 
         return create_app(kafka_writer, settings, readiness=topic_exists)
 
@@ -183,7 +184,7 @@ def business_metrics_route(config: "Config") -> tuple[Any, Any]:
 
 
 def _require_topic(config: "Config") -> None:
-    from streams.bootstrap import KafkaSetupError, require_topic
+    from ledger.kafka.topics import KafkaSetupError, require_topic
 
     assert config.kafka_bootstrap
     try:

@@ -46,7 +46,7 @@ def command(loglevel: str, **flags: object) -> None:
     unreachable: with backoff for up to MRR_DATABASE_RETRY_SECONDS), then the worker stops with
     exit status 70 instead of skipping it.
     """
-    from streams.bootstrap import KafkaSetupError
+    from ledger.kafka.topics import KafkaSetupError
     from streams.config import load_config
 
     try:
@@ -71,8 +71,9 @@ def command(loglevel: str, **flags: object) -> None:
 
 async def _preflight(config: object) -> None:
     """Fail fast, before Faust starts, on a missing topic or an unmigrated schema."""
+    from ledger.kafka.topics import require_topic
     from projections.migrate import require_head
-    from streams.bootstrap import projections_url, require_topic
+    from streams.bootstrap import projections_url
 
     await require_topic(config.kafka_bootstrap, config.ledger_topic)  # type: ignore[attr-defined]
     await require_head(projections_url(config))  # type: ignore[arg-type]
