@@ -41,6 +41,7 @@ import httpx
 import msgspec
 
 from bench.machine import describe
+from bench.stack import kafka, log
 from bench.worker import demo_arrivals
 from ledger.events import encode_event
 from ledger.kafka.topics import ensure_topics
@@ -48,27 +49,6 @@ from ledger.kafka.topics import ensure_topics
 PARTITIONS = 12
 TOKEN = "bench-ingest-token"
 MRR = str(Path(sys.executable).with_name("mrr"))
-
-
-def log(message: str) -> None:
-    print(message, flush=True, file=sys.stderr)
-
-
-@contextlib.contextmanager
-def kafka() -> Iterator[tuple[str, str]]:
-    """(bootstrap, where it comes from); a throwaway broker is stopped afterwards."""
-    bootstrap = os.environ.get("MRR_KAFKA_BOOTSTRAP")
-    if bootstrap:
-        yield bootstrap, f"Kafka: MRR_KAFKA_BOOTSTRAP={bootstrap}"
-        return
-    from tests.stack.kafka import KafkaServer
-
-    log("starting a throwaway Kafka (tests.stack) ...")
-    server = KafkaServer()
-    try:
-        yield server.start().bootstrap, "Kafka: throwaway KRaft broker (tests.stack)"
-    finally:
-        server.stop()
 
 
 def free_port() -> int:
@@ -205,7 +185,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     work_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="mrr-bench-ingest-"))
     work_dir.mkdir(parents=True, exist_ok=True)
     runs = []
-    with kafka() as (bootstrap, origin):
+    with kafka() as (bootstrap, broker):
+        origin = ("Kafka: throwaway KRaft broker (tests.stack)" if broker
+                  else f"Kafka: MRR_KAFKA_BOOTSTRAP={bootstrap}")
         topic = "bench-ingest-" + uuid.uuid4().hex[:8]
         await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
         with serve(bootstrap, topic, work_dir, args.server_log_level) as (base, proc, server_log):

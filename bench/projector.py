@@ -32,6 +32,7 @@ from typing import Iterator
 
 import msgspec
 
+from bench import stack
 from bench.machine import describe
 from ledger.demo import customers_for_events, generate_business
 from ledger.kafka.writer import key_of
@@ -107,18 +108,9 @@ async def run_postgres(url: str, records: list[LedgerRecord], batch: int, portab
 @contextlib.contextmanager
 def postgres() -> Iterator[tuple[str, str]]:
     """(SQLAlchemy URL, description): MRR_DATABASE_URL, else a throwaway server of the test stack."""
-    external = os.environ.get("MRR_DATABASE_URL")
-    if external:
-        yield external, "MRR_DATABASE_URL"
-        return
-    from tests.stack.postgres import PostgresServer  # the test stack's own manager, reused
-
-    server = PostgresServer()
-    server.start()
-    try:
-        yield server.url, f"throwaway PostgreSQL {server.bin.parent.name} on loopback (fsync off)"
-    finally:
-        server.stop()
+    with stack.postgres(announce=False) as (url, server):
+        yield url, (f"throwaway PostgreSQL {server.bin.parent.name} on loopback (fsync off)"
+                    if server else "MRR_DATABASE_URL")
 
 
 def line(name: str, count: int, seconds: float) -> float:

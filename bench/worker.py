@@ -45,7 +45,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from bench import faust_ceiling
+from bench import faust_ceiling, stack
 from bench.machine import describe
 from ledger.demo import Arrival, customers_for_events, generate_business
 from ledger.demo.calendar import shift_month
@@ -63,35 +63,12 @@ THROUGHPUT_POLL_SECONDS = 0.1
 @contextlib.contextmanager
 def servers() -> Iterator[tuple[str, str, str]]:
     """(bootstrap, postgres server URL, where they come from); throwaway servers are stopped."""
-    started: list[Any] = []
-    try:
-        bootstrap = os.environ.get("MRR_KAFKA_BOOTSTRAP")
-        url = os.environ.get("MRR_DATABASE_URL")
-        origin = []
-        if not bootstrap:
-            from tests.stack.kafka import KafkaServer
-
-            print("starting a throwaway Kafka (tests.stack) ...", flush=True, file=sys.stderr)
-            kafka = KafkaServer()
-            started.append(kafka)
-            bootstrap = kafka.start().bootstrap
-            origin.append("Kafka: throwaway KRaft broker")
-        else:
-            origin.append(f"Kafka: MRR_KAFKA_BOOTSTRAP={bootstrap}")
-        if not url:
-            from tests.stack.postgres import PostgresServer
-
-            print("starting a throwaway PostgreSQL (tests.stack) ...", flush=True, file=sys.stderr)
-            pg = PostgresServer()
-            started.append(pg)
-            url = pg.start().url
-            origin.append("PostgreSQL: throwaway (fsync/synchronous_commit off)")
-        else:
-            origin.append("PostgreSQL: MRR_DATABASE_URL")
-        yield bootstrap, url, "; ".join(origin)
-    finally:
-        for server in reversed(started):
-            server.stop()
+    with stack.kafka() as (bootstrap, broker), stack.postgres() as (url, pg):
+        yield bootstrap, url, "; ".join([
+            "Kafka: throwaway KRaft broker" if broker else f"Kafka: MRR_KAFKA_BOOTSTRAP={bootstrap}",
+            "PostgreSQL: throwaway (fsync/synchronous_commit off)" if pg
+            else "PostgreSQL: MRR_DATABASE_URL",
+        ])
 
 
 def _asyncpg_dsn(url: str) -> str:
