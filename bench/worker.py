@@ -1,10 +1,11 @@
-"""Worker benchmark: one real `mrr worker` (Kafka -> PostgreSQL), throughput and latency.
+"""Worker benchmark: real `mrr worker` processes (Kafka -> PostgreSQL), throughput and latency.
 
     python -m bench worker --events 200000 --rate 2000 --low-rate 500 --duration 30
 
 1. Throughput. About N demo events (`ledger.demo.generate_business`, each with
    `recorded_at` = its arrival) are published to a fresh 12-partition ledger topic
-   (`ensure_topics`), then ONE `mrr worker` subprocess starts on a fresh migrated database and
+   (`ensure_topics`), then ONE `mrr worker` subprocess (`--workers N`: N of them in one consumer
+   group, splitting the partitions) starts on a fresh migrated database and
    the harness polls `SUM(projection_offsets.next_offset)` every 0.1 s until it reaches the
    topic's end offsets. Reported: events/s from the worker's spawn (startup included) and from
    the first observed commit (startup excluded).
@@ -160,9 +161,37 @@ class Throughput:
     rate_without_startup: float
 
 
+class WorkerGroup:
+    """`count` `mrr worker` subprocesses of one consumer group, handled as one worker."""
+
+    def __init__(self, log_dir: Path, bootstrap: str, url: str, topic: str, args: Sequence[str],
+                 count: int) -> None:
+        from tests.worker.support import start_worker
+
+        names = ["bench"] if count == 1 else [f"bench-{i}" for i in range(count)]
+        self.members = [start_worker(log_dir, bootstrap, url, topic, name=n, args=args) for n in names]
+        self.log = self.members[0].log
+
+    def alive(self) -> bool:
+        return all(w.alive() for w in self.members)
+
+    def failure(self) -> str:
+        """Exit status and log tail of the first member that is not alive."""
+        dead = next((w for w in self.members if not w.alive()), self.members[0])
+        return f"mrr worker exited with {dead.proc.returncode}:\n{dead.tail()}"
+
+    def tail(self) -> str:
+        return "\n".join(w.tail() for w in self.members)
+
+    def terminate(self) -> int:
+        """Stop every member; the worst exit status."""
+        return max(w.terminate() for w in self.members)
+
+
 async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Sequence[Arrival],
-                             log_dir: Path, worker_args: Sequence[str], timeout: float):
-    from tests.worker.support import end_offsets, publish_arrivals, start_worker
+                             log_dir: Path, worker_args: Sequence[str], timeout: float,
+                             workers: int = 1):
+    from tests.worker.support import end_offsets, publish_arrivals
 
     started = time.perf_counter()
     await publish_arrivals(bootstrap, topic, arrivals)
@@ -173,7 +202,7 @@ async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Seq
           f"{publish_seconds:.1f} s; starting mrr worker {' '.join(worker_args)}", flush=True, file=sys.stderr)
 
     poller = await OffsetPoller.connect(url)
-    worker = start_worker(log_dir, bootstrap, url, topic, name="bench", args=worker_args)
+    worker = WorkerGroup(log_dir, bootstrap, url, topic, worker_args, workers)
     spawned = time.perf_counter()
     first_at = first_events = None
     deadline = spawned + timeout
@@ -181,7 +210,7 @@ async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Seq
     try:
         while True:
             if not worker.alive():
-                raise RuntimeError(f"mrr worker exited with {worker.proc.returncode}:\n{worker.tail()}")
+                raise RuntimeError(worker.failure())
             done = sum((await poller.offsets()).values())
             now = time.perf_counter()
             if done and first_at is None:
@@ -297,7 +326,7 @@ async def measure_latency(bootstrap: str, url: str, topic: str, arrivals: Sequen
             if not sending and all(committed.get(p, 0) >= end for p, end in sent_ends.items()):
                 return
             if not worker.alive():
-                raise RuntimeError(f"mrr worker exited with {worker.proc.returncode}:\n{worker.tail()}")
+                raise RuntimeError(worker.failure())
             await asyncio.sleep(max(0.0, poll - (time.perf_counter() - before)))
 
     observer = asyncio.create_task(observe())
@@ -370,7 +399,9 @@ def print_report(report: dict[str, Any]) -> None:
 
     console = Console(width=None if Console().is_terminal else 150)
     t = report["throughput"]
-    table = Table(title=f"mrr worker throughput ({t['events']:,} events, 12 partitions, one worker)")
+    workers = report["workers"]
+    table = Table(title=f"mrr worker throughput ({t['events']:,} events, 12 partitions, "
+                  f"{'one worker' if workers == 1 else f'{workers} workers in one group'})")
     table.add_column("measure")
     table.add_column("value", justify="right")
     table.add_row("publish (pipelined producer)", f"{t['publish_seconds']:.1f} s")
@@ -440,7 +471,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
             throughput, worker = await measure_throughput(
                 bootstrap, url, topic, backlog, log_dir, worker_args,
-                timeout=max(600.0, args.events / 50))
+                timeout=max(600.0, args.events / 50), workers=args.workers)
             throughput.batch_size = args.batch_size
             print(f"throughput: {throughput.rate_without_startup:,.0f} events/s excl. startup",
                   flush=True, file=sys.stderr)
@@ -467,6 +498,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "loadavg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
         "servers": origin,
         "worker_args": " ".join(worker_args),
+        "workers": args.workers,
         "throughput": asdict(throughput),
         "faust_ceiling": ceiling,
         "latency": [asdict(r) for r in latencies],
@@ -483,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="mrr worker --batch-size (default: the worker's, 5000)")
     parser.add_argument("--batch-wait", type=float, default=None,
                         help="mrr worker --batch-wait seconds (default: the worker's, 0.1)")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="mrr worker processes in one consumer group (default 1)")
     parser.add_argument("--rate", type=float, default=2000, help="offered events/s (latency)")
     parser.add_argument("--low-rate", type=float, default=500,
                         help="a second, lower offered rate measured after --rate (0: skip)")
