@@ -30,7 +30,10 @@ Status = Literal["trialing", "active", "past_due", "paused"]
 YearMonth = Annotated[str, Meta(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")]
 
 
-class Item(Struct, forbid_unknown_fields=True, frozen=True):
+# gc=False on the event Structs: they hold only scalars, strings and lists/dicts of those, so they
+# can never be in a reference cycle; untracked, the projector's cache of decoded events costs
+# Python's cyclic garbage collector nothing to scan.
+class Item(Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """One price on a subscription: `unit_amount` minor units per unit per billing interval."""
 
     price_id: Id
@@ -41,7 +44,7 @@ class Item(Struct, forbid_unknown_fields=True, frozen=True):
     usage_type: Literal["licensed", "metered"] = "licensed"
 
 
-class Discount(Struct, forbid_unknown_fields=True, frozen=True):
+class Discount(Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """A coupon: `value` is a percent in (0, 100] or minor units per invoice (kind `amount`)."""
 
     kind: Literal["percent", "amount"]
@@ -51,7 +54,7 @@ class Discount(Struct, forbid_unknown_fields=True, frozen=True):
     duration_in_intervals: Annotated[int, Meta(ge=1)] | None = None
 
 
-class Terms(Struct, forbid_unknown_fields=True, frozen=True):
+class Terms(Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """The full current state of a subscription (never a delta)."""
 
     status: Status
@@ -63,7 +66,7 @@ class Terms(Struct, forbid_unknown_fields=True, frozen=True):
     trial_end: Instant | None = None
 
 
-class EventBase(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, frozen=True):
+class EventBase(Struct, kw_only=True, tag_field="type", forbid_unknown_fields=True, frozen=True, gc=False):
     """The envelope every event carries."""
 
     event_id: Id

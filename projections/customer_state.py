@@ -34,9 +34,12 @@ ROW_KINDS = (
 )
 
 
-@dataclass
-class CurrentRow:
-    """A current row of one customer: stored (`id`) or inserted earlier in this batch (`pending`)."""
+class CurrentRow(msgspec.Struct, gc=False):
+    """A current row of one customer: stored (`id`) or inserted earlier in this batch (`pending`).
+
+    Not tracked by Python's cyclic garbage collector (`gc=False`: it can never be part of a
+    reference cycle); the projector's cache holds hundreds of thousands of these, and scanning
+    them made full collections pause the worker for a second or more."""
 
     value: Any
     id: int | None = None
@@ -58,7 +61,7 @@ def fx_lookup_day(event: EventBase, reporting_currency: str) -> dt.date | None:
     return start.astimezone(dt.timezone.utc).date()
 
 
-@dataclass
+@dataclass(slots=True)
 class CustomerState:
     """One customer's known events and current rows while a batch is processed."""
 
@@ -80,7 +83,7 @@ class CustomerState:
         """The timeline over all `events`, resuming the engine's run where that is exact."""
         engine = self.engine
         if engine is None or engine.fx is not fx or engine.settings != settings:
-            engine = self.engine = CustomerEngine(self.customer_id, settings, fx)
+            engine = self.engine = CustomerEngine(self.customer_id, settings, fx, history=self.events)
             self.fed = 0
         new, self.fed = self.events[self.fed:], len(self.events)
         return engine.apply(new)

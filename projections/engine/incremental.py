@@ -24,22 +24,29 @@ class CustomerEngine:
     """Feed batches of one customer's events (recorded order); `apply` returns the timeline as
     known after the batch, identical to `compute_timeline` over every event applied so far."""
 
-    def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
+    __slots__ = ("customer_id", "settings", "fx", "shared", "events", "_run", "resumed")
+
+    def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable,
+                 history: list[EventBase] | None = None) -> None:
+        """`history`: a list the caller keeps and appends every applied event to before calling
+        `apply` (the projector's customer state), so the engine need not keep a copy."""
         self.customer_id = customer_id
         self.settings = settings
         self.fx = fx
-        self.events: list[EventBase] = []
+        self.shared = history is not None
+        self.events: list[EventBase] = history if history is not None else []
         self._run = start_run(customer_id, settings, fx)
-        self.resumed = 0
-        """How many `apply` calls continued the run instead of rebuilding it."""
+        self.resumed = 0  # how many `apply` calls continued the run instead of rebuilding it
 
     def apply(self, events: Sequence[EventBase]) -> Timeline:
-        """Add a batch (recorded order) and return the new timeline."""
+        """Add a batch (recorded order; already in `history` when shared) and return the new
+        timeline."""
         run = self._run
         changed = self.fx.earliest_change_since(run.fx_checked)
         stale = changed is not None and run.fx_lookup_max is not None and changed <= run.fx_lookup_max
         run.fx_checked = self.fx.version
-        self.events.extend(events)
+        if not self.shared:
+            self.events.extend(events)
         if not stale and run.can_continue(events):
             self.resumed += 1
             run.feed(events)

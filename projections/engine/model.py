@@ -17,7 +17,9 @@ MovementType = Literal["new_business", "expansion", "contraction", "churn", "rea
 MOVEMENT_TYPES: tuple[str, ...] = ("new_business", "expansion", "contraction", "churn", "reactivation")
 
 
-class CustomerInterval(Struct, frozen=True, order=True):
+# gc=False: rows hold only scalars and tuples of strings (no reference cycles possible), and the
+# projector keeps hundreds of thousands of them; untracked, the cyclic GC never scans them.
+class CustomerInterval(Struct, frozen=True, order=True, gc=False):
     """The customer's MRR (reporting currency) in force on [valid_from, valid_to)."""
 
     customer_id: str
@@ -26,7 +28,7 @@ class CustomerInterval(Struct, frozen=True, order=True):
     mrr: int
 
 
-class SubscriptionInterval(Struct, frozen=True, order=True):
+class SubscriptionInterval(Struct, frozen=True, order=True, gc=False):
     """One subscription's state on [valid_from, valid_to); `mrr` None means no FX rate known."""
 
     customer_id: str
@@ -41,7 +43,7 @@ class SubscriptionInterval(Struct, frozen=True, order=True):
     billing_interval: str
 
 
-class Movement(Struct, frozen=True, order=True):
+class Movement(Struct, frozen=True, order=True, gc=False):
     """A change of customer MRR at one instant, net of FX impact. `amount` is signed."""
 
     customer_id: str
@@ -53,7 +55,7 @@ class Movement(Struct, frozen=True, order=True):
     event_ids: tuple[str, ...]
 
 
-class FxImpact(Struct, frozen=True, order=True):
+class FxImpact(Struct, frozen=True, order=True, gc=False):
     """Change of a customer's reporting-currency MRR caused only by a new FX rate at renewal."""
 
     customer_id: str

@@ -95,6 +95,15 @@ class _Subscription:
 class _Run:
     """The discrete-event run over one customer's events."""
 
+    # Slots: runs are kept per customer by the projector's cache; without a __dict__ each is one
+    # object fewer for Python's cyclic garbage collector to scan.
+    __slots__ = (
+        "customer_id", "settings", "fx", "reporting", "on_request", "grace", "window", "subs",
+        "timers", "timer_seq", "had_mrr", "mrr", "mrr_from", "customer_intervals",
+        "subscription_intervals", "movements", "fx_impacts", "horizon", "fx_lookup_max",
+        "fx_checked",
+    )
+
     def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
         self.customer_id = customer_id
         self.settings = settings
@@ -248,7 +257,8 @@ class _Run:
     def fork(self) -> "_Run":
         """An independent copy of this run's state (finish the copy, keep feeding the original)."""
         other = _Run.__new__(_Run)
-        other.__dict__.update(self.__dict__)
+        for name in _Run.__slots__:
+            setattr(other, name, getattr(self, name))
         other.subs = {sub_id: sub.copy() for sub_id, sub in self.subs.items()}
         other.timers = list(self.timers)
         other.customer_intervals = list(self.customer_intervals)
