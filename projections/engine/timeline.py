@@ -254,6 +254,10 @@ class _Run:
         self._close_all()
         return self.timeline()
 
+    def mark(self, fed: int) -> "RunMark":
+        """A snapshot to restart from later (`RunMark.restore`); `fed`: events fed so far."""
+        return RunMark(self, fed)
+
     def fork(self) -> "_Run":
         """An independent copy of this run's state (finish the copy, keep feeding the original)."""
         other = _Run.__new__(_Run)
@@ -376,6 +380,43 @@ class _Run:
             movements=tuple(self.movements),
             fx_impacts=tuple(self.fx_impacts),
         )
+
+
+_OUTPUTS = ("customer_intervals", "subscription_intervals", "movements", "fx_impacts")
+_MARKED = ("timer_seq", "had_mrr", "mrr", "mrr_from", "horizon", "fx_lookup_max")
+
+
+class RunMark:
+    """A run's state at one point, without copying its output rows: they only ever grow, so the
+    run it was taken of (or any run restored from it and fed further) still holds them first."""
+
+    __slots__ = ("fed", "horizon", "fx_lookup_max", "_values", "_subs", "_timers", "_lengths")
+
+    def __init__(self, run: _Run, fed: int) -> None:
+        self.fed = fed
+        self.horizon = run.horizon
+        self.fx_lookup_max = run.fx_lookup_max
+        self._values = tuple(getattr(run, name) for name in _MARKED)
+        self._subs = {sub_id: sub.copy() for sub_id, sub in run.subs.items()}
+        self._timers = list(run.timers)
+        self._lengths = tuple(len(getattr(run, name)) for name in _OUTPUTS)
+
+    def unaffected_by(self, rate_day: dt.date) -> bool:
+        """Whether every rate lookup before the mark was for a day before `rate_day`."""
+        return self.fx_lookup_max is None or self.fx_lookup_max < rate_day
+
+    def restore(self, descendant: _Run) -> _Run:
+        """A new run in the marked state; `descendant` is the marked run or one derived from it."""
+        run = _Run.__new__(_Run)
+        for name in _Run.__slots__:
+            setattr(run, name, getattr(descendant, name))
+        for name, value in zip(_MARKED, self._values):
+            setattr(run, name, value)
+        run.subs = {sub_id: sub.copy() for sub_id, sub in self._subs.items()}
+        run.timers = list(self._timers)
+        for name, length in zip(_OUTPUTS, self._lengths):
+            setattr(run, name, getattr(descendant, name)[:length])
+        return run
 
 
 _APPLY = {

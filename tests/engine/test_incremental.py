@@ -94,3 +94,27 @@ def test_a_rate_effective_after_every_lookup_changes_nothing_and_resumes() -> No
     got = engine.apply([b.updated("2024-03-05", currency="EUR", items=[b.item(2000)])])
     assert engine.resumed == 2
     assert [m.amount for m in got.movements] == [1100, 1100]  # the rate stays locked (no relock)
+
+
+def test_a_late_rate_restarts_from_the_last_mark_before_its_day() -> None:
+    fx = FxTable()
+    fx.add("EUR", "USD", b.at("2024-01-01").date(), "1.1")
+    engine = CustomerEngine("c1", MrrSettings(), fx)
+    engine.apply([b.started("2024-01-01", currency="EUR", items=[b.item(1000)])])
+    engine.apply([b.renewed("2024-02-01", currency="EUR", items=[b.item(1000)], period_start="2024-02-01")])
+    engine.apply([b.cancel_scheduled("2024-02-10", "2024-03-15")])  # a timer pending at the mark
+    for month in ("03", "04"):  # each renewal looks the rate up for its period start
+        engine.apply([b.renewed(f"2024-{month}-01", currency="EUR", items=[b.item(1000)],
+                                period_start=f"2024-{month}-01")])
+    fx.add("EUR", "USD", b.at("2024-03-01").date(), "1.5")  # published late
+    got = engine.apply([])
+    assert (engine.resumed, engine.rewound) == (6, 1)  # restarted from the mark before March 1
+    assert got == compute_timeline("c1", engine.events, MrrSettings(), fx)
+    assert [(m.effective_at.month, m.type, m.amount) for m in got.movements] == [
+        (1, "new_business", 1100), (3, "churn", -1500), (4, "reactivation", 1500)]
+    assert [(f.effective_at.month, f.amount) for f in got.fx_impacts] == [(3, 400)]
+    fx.add("EUR", "USD", b.at("2024-03-01").date(), "1.6")  # corrected again: the same mark again
+    got = engine.apply([])
+    assert engine.rewound == 2
+    assert got == compute_timeline("c1", engine.events, MrrSettings(), fx)
+    assert [(f.effective_at.month, f.amount) for f in got.fx_impacts] == [(3, 500)]
