@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import socket
 import sys
@@ -41,6 +40,7 @@ import httpx
 import msgspec
 
 from bench.machine import describe
+from bench.stats import percentile
 from bench.stack import kafka, log
 from bench.worker import demo_arrivals
 from ledger.events import encode_event
@@ -112,14 +112,6 @@ class Answer(msgspec.Struct):
     duplicate: int
     rejected: int
     results: list[dict[str, Any]]
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
 
 
 async def post_all(base: str, work: Sequence[tuple[bytes, int]], concurrency: int) -> dict[str, Any]:

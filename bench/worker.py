@@ -35,7 +35,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import math
 import os
 import re
 import sys
@@ -48,6 +47,7 @@ from typing import Any, Iterator, Sequence
 
 from bench import faust_ceiling, stack
 from bench.machine import describe
+from bench.stats import percentile
 from ledger.demo import Arrival, customers_for_events, generate_business
 from ledger.demo.calendar import shift_month
 from ledger.kafka.topics import ensure_topics
@@ -268,14 +268,6 @@ class Latency:
     caught_up: bool = True
     timeline: list[tuple[int, int, float, float]] | None = None
     """Per second of sending (by recorded_at): (second, events, p50, max) — JSON only."""
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(1, min(len(sorted_values), math.ceil(q / 100 * len(sorted_values))))
-    return sorted_values[rank - 1]
 
 
 async def measure_latency(bootstrap: str, url: str, topic: str, arrivals: Sequence[Arrival],
