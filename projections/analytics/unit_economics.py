@@ -31,10 +31,6 @@ from projections.queries.kpis import Kpis, acquisition_costs_by_channel, kpi_row
 from projections.queries.money import format_major, format_ratio, ratio
 
 
-def _div(a: Decimal | int | None, b: Decimal | int | None) -> Decimal | None:
-    return None if a is None or b is None else ratio(a, b)
-
-
 @dataclass(frozen=True)
 class ChannelRow:
     period: str
@@ -46,7 +42,7 @@ class ChannelRow:
 
     @property
     def cac(self) -> Decimal | None:
-        return _div(self.acquisition_cost, self.new_customers)
+        return ratio(self.acquisition_cost, self.new_customers)
 
     @property
     def arpa_new_customers(self) -> Decimal | None:
@@ -54,7 +50,7 @@ class ChannelRow:
 
     @property
     def cac_payback_months(self) -> Decimal | None:
-        return _div(self.cac, self.arpa_new_customers)
+        return ratio(self.cac, self.arpa_new_customers)
 
 
 @dataclass
@@ -75,11 +71,11 @@ class UnitRow:
 
     @property
     def ltv(self) -> Decimal | None:
-        return _div(self.kpis.arpa, self.customer_churn_rate_window)
+        return ratio(self.kpis.arpa, self.customer_churn_rate_window)
 
     @property
     def ltv_cac(self) -> Decimal | None:
-        return _div(self.ltv, self.kpis.cac)
+        return ratio(self.ltv, self.kpis.cac)
 
 
 @dataclass

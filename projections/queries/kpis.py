@@ -56,20 +56,14 @@ class Kpis:
     unconverted_subscriptions: int
 
 
-def _div(a: Decimal | int | None, b: Decimal | int | None) -> Decimal | None:
-    if a is None or b is None:
-        return None
-    return ratio(a, b)
-
-
 def kpis_of(row: BridgeRow, acquisition_cost: int | None, unconverted_costs: int = 0) -> Kpis:
     """Every KPI of one bridge row."""
     o = row.opening_mrr
-    arpa = _div(row.closing_mrr, row.customers_closing)
-    churn_rate = _div(row.churned_customers, row.customers_opening)
-    ltv = _div(arpa, churn_rate)
-    cac = _div(acquisition_cost, row.new_customers)
-    arpa_new = _div(row.new_business, row.new_customers)
+    arpa = ratio(row.closing_mrr, row.customers_closing)
+    churn_rate = ratio(row.churned_customers, row.customers_opening)
+    ltv = ratio(arpa, churn_rate)
+    cac = ratio(acquisition_cost, row.new_customers)
+    arpa_new = ratio(row.new_business, row.new_customers)
     return Kpis(
         period=row.period.label,
         opening_mrr=o,
@@ -91,9 +85,9 @@ def kpis_of(row: BridgeRow, acquisition_cost: int | None, unconverted_costs: int
         acquisition_cost=acquisition_cost,
         unconverted_acquisition_costs=unconverted_costs,
         cac=cac,
-        ltv_cac=_div(ltv, cac),
+        ltv_cac=ratio(ltv, cac),
         arpa_new_customers=arpa_new,
-        cac_payback_months=_div(cac, arpa_new),
+        cac_payback_months=ratio(cac, arpa_new),
         unconverted_subscriptions=row.unconverted_subscriptions,
     )
 

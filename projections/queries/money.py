@@ -28,9 +28,10 @@ def format_major(minor: Number | None, currency: str) -> str | None:
     return ledger_format_major(minor, currency)
 
 
-def ratio(numerator: Number, denominator: Number) -> Decimal | None:
-    """numerator / denominator exactly (28 significant digits); None when the denominator is 0."""
-    if denominator == 0:
+def ratio(numerator: Number | None, denominator: Number | None) -> Decimal | None:
+    """numerator / denominator exactly (28 significant digits); None when the denominator is 0
+    or either side is undefined (None), so derived ratios stay null down the chain."""
+    if numerator is None or denominator is None or denominator == 0:
         return None
     return Decimal(numerator) / Decimal(denominator)
 
