@@ -25,14 +25,14 @@ import json
 import re
 import subprocess
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Callable, Iterator
 
 import pytest
 import yaml
+
+from tests.stack.prometheus import api_query
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARDS = sorted((REPO / "deploy/grafana/dashboards").glob("*.json"))
@@ -152,15 +152,11 @@ def test_datasource_uids_are_fixed() -> None:
 # ---------------------------------------------------------------- real metric names
 
 def business_registry(tmp_path: Path):
-    """A BusinessCollector refreshed from SQLite projections of tests/metrics/business.py."""
+    """A registry with a BusinessCollector refreshed from SQLite projections of
+    tests/metrics/business.py."""
     import os
 
-    from prometheus_client import CollectorRegistry
-
-    from projections.metrics import BusinessCollector, SnapshotRefresher
-    from streams.bootstrap import open_store
-    from streams.config import load_config
-    from tests.metrics.business import business, jsonl
+    from tests.metrics.business import business, jsonl, scrape
     from tests.worker.support import MRR
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
@@ -169,19 +165,7 @@ def business_registry(tmp_path: Path):
     out = subprocess.run([MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path, capture_output=True,
                          text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
-
-    async def refresh() -> BusinessCollector:
-        store = await open_store(load_config(environ=env))
-        try:
-            collector = BusinessCollector()
-            await SnapshotRefresher(store, collector, "USD").refresh()
-        finally:
-            await store.close()
-        return collector
-
-    registry = CollectorRegistry()
-    registry.register(asyncio.run(refresh()))
-    return registry
+    return asyncio.run(scrape(env))
 
 
 def worker_registry():
@@ -242,15 +226,6 @@ def test_promql_uses_only_exported_metrics(where: str, expr: str, known_names: s
 
 # ---------------------------------------------------------------- a real Prometheus
 
-def query(base: str, promql: str) -> dict:
-    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
-            return json.load(resp)
-    except urllib.error.HTTPError as exc:  # 400/422: a bad expression, with Prometheus's reason
-        return json.load(exc)
-
-
 @pytest.fixture(scope="module")
 def prometheus_url(registries, prometheus_server: Callable[[str], str]) -> Iterator[str]:
     from prometheus_client import start_http_server
@@ -267,7 +242,7 @@ def prometheus_url(registries, prometheus_server: Callable[[str], str]) -> Itera
     base = prometheus_server(config)
     deadline = time.monotonic() + 60
     while True:  # two scrapes of each target, so that rate() has something to work with
-        result = query(base, 'count_over_time(up{job=~"mrr-.*"}[1m]) >= 2')["data"]["result"]
+        result = api_query(base, 'count_over_time(up{job=~"mrr-.*"}[1m]) >= 2')["data"]["result"]
         if len(result) == len(PROMETHEUS_JOBS):
             break
         assert time.monotonic() < deadline, f"Prometheus did not scrape both registries: {result}"
@@ -279,7 +254,7 @@ def prometheus_url(registries, prometheus_server: Callable[[str], str]) -> Itera
 
 @pytest.mark.parametrize("where,expr", PROMQL, ids=[w for w, _ in PROMQL])
 def test_promql_runs_on_a_real_prometheus(where: str, expr: str, prometheus_url: str) -> None:
-    body = query(prometheus_url, expr)
+    body = api_query(prometheus_url, expr)
     assert body["status"] == "success", f"{where}: {expr}\n{body.get('error')}"
 
 
@@ -291,11 +266,11 @@ def test_overview_live_panels_return_data(prometheus_url: str) -> None:
         if panel["type"] != "stat" or panel["datasource"]["uid"] != "prometheus":
             continue
         for target in panel["targets"]:
-            result = query(prometheus_url, substitute(target["expr"]))["data"]["result"]
+            result = api_query(prometheus_url, substitute(target["expr"]))["data"]["result"]
             assert result, f"{panel['title']}: {target['expr']} returned nothing"
             checked += 1
     assert checked >= 6
-    mrr = query(prometheus_url, substitute('mrr_mrr{currency="$currency"}'))["data"]["result"]
+    mrr = api_query(prometheus_url, substitute('mrr_mrr{currency="$currency"}'))["data"]["result"]
     assert float(mrr[0]["value"][1]) == 459.0  # tests/metrics/business.py
 
 

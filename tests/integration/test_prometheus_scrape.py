@@ -3,25 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.parse
-import urllib.request
 from typing import Callable
 
 import pytest
 from prometheus_client import CollectorRegistry, Gauge, start_http_server
 
+from tests.stack.prometheus import query
 from tests.stack.base import free_port
 
 pytestmark = pytest.mark.prometheus
-
-
-def query(base_url: str, promql: str) -> list[dict]:
-    url = f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 async def test_prometheus_sees_a_scraped_metric(prometheus_server: Callable[[str], str]) -> None:

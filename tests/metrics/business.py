@@ -84,3 +84,23 @@ def current_row(report: dict[str, Any]) -> dict[str, Any]:
     rows = [r for r in report["rows"] if r["period"] == label]
     assert rows, report
     return rows[0]
+
+
+async def scrape(env: dict[str, str]) -> Any:
+    """A `CollectorRegistry` holding a business collector refreshed once from the projections
+    `env` configures (reporting currency USD)."""
+    from prometheus_client import CollectorRegistry
+
+    from projections.metrics import BusinessCollector, SnapshotRefresher
+    from streams.bootstrap import open_store
+    from streams.config import load_config
+
+    store = await open_store(load_config(environ=env))
+    try:
+        collector = BusinessCollector()
+        await SnapshotRefresher(store, collector, "USD").refresh()
+    finally:
+        await store.close()
+    registry = CollectorRegistry()
+    registry.register(collector)
+    return registry

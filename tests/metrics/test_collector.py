@@ -13,28 +13,13 @@ from sqlalchemy import insert
 from projections import schema
 from projections.metrics import BusinessCollector, SnapshotRefresher
 from projections.store import ProjectionStore, sqlite_url
-from streams.bootstrap import open_store
-from streams.config import load_config
-from tests.metrics.business import business, current_row, jsonl, mrr_json
+from tests.metrics.business import business, current_row, jsonl, mrr_json, scrape
 from tests.metrics.conftest import new_database
 from tests.worker.support import MRR
 
 RATIOS = ("customer_churn_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "nrr")
 COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
            "reactivation": "reactivated_customers"}
-
-
-async def scrape(env: dict[str, str]) -> CollectorRegistry:
-    """A registry holding a collector refreshed once from the projections `env` configures."""
-    store = await open_store(load_config(environ=env))
-    try:
-        collector = BusinessCollector()
-        await SnapshotRefresher(store, collector, "USD").refresh()
-    finally:
-        await store.close()
-    registry = CollectorRegistry()
-    registry.register(collector)
-    return registry
 
 
 def previous_row(report: dict) -> dict:

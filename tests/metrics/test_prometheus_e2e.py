@@ -4,25 +4,15 @@ HTTP API returns mrr_mrr equal to `mrr report kpis` to the cent and worker count
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from tests.metrics.business import business, current_row, mrr_json
 from tests.metrics.conftest import new_database
+from tests.stack.prometheus import query
 from tests.stack.base import free_port, spawn, tail
 from tests.worker.support import MRR, new_topic, publish, start_worker, wait_caught_up
-
-
-def query(base_url: str, promql: str) -> list[dict]:
-    url = f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        body = json.load(resp)
-    assert body["status"] == "success", body
-    return body["data"]["result"]
 
 
 async def wait_for(base_url: str, promql: str, timeout: float = 60) -> list[dict]:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +16,24 @@ from tests.stack.base import ServerStartError, claim, free_port, spawn, stop_pro
 def http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as resp:
         return resp.status == 200
+
+
+def api_query(base_url: str, promql: str, timeout: float = 10) -> dict:
+    """Prometheus's whole answer to an instant query, also for a bad expression (HTTP 400/422
+    carry `status: error` and the reason)."""
+    url = f"{base_url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as exc:
+        return json.load(exc)
+
+
+def query(base_url: str, promql: str) -> list[dict]:
+    """The result vector of an instant query that must succeed."""
+    body = api_query(base_url, promql)
+    assert body["status"] == "success", body
+    return body["data"]["result"]
 
 
 class PrometheusServer:
