@@ -76,17 +76,13 @@ class CustomerState:
     stored_recorded: dt.datetime | None = None
     """`last_recorded` as of the stored history (before this batch); None: a new customer."""
     engine: CustomerEngine | None = None
-    fed: int = 0
-    """How many of `events` the engine has applied."""
 
     def timeline(self, settings: MrrSettings, fx: FxTable) -> Any:
         """The timeline over all `events`, resuming the engine's run where that is exact."""
         engine = self.engine
         if engine is None or engine.fx is not fx or engine.settings != settings:
             engine = self.engine = CustomerEngine(self.customer_id, settings, fx, history=self.events)
-            self.fed = 0
-        new, self.fed = self.events[self.fed:], len(self.events)
-        return engine.apply(new)
+        return engine.catch_up()
 
     def add(self, event: EventBase) -> None:
         self.events.append(event)

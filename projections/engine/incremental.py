@@ -4,9 +4,10 @@ A run from scratch costs O(history) per call, so re-running it for every new eve
 customer's projection cost O(history²). The engine instead keeps a resumable run
 (`timeline.start_run`) and feeds it only the new events when that provably gives the same result
 as a run from scratch: every new event occurs after everything already applied, and no FX rate
-added since could change a lookup the run made (its effective date is after every lookup day). Anything else (a late or backdated event, an event inside
-the last classification window, a new rate for a customer with foreign-currency subscriptions,
-another FX table or settings) rebuilds the run from all events, which is always correct.
+added since could change a lookup the run made (its effective date is after every lookup day).
+Anything else (a late or backdated event, an event inside the last classification window, a new
+rate for a customer with foreign-currency subscriptions, another FX table or settings) rebuilds
+the run from all events, which is always correct.
 
 A new FX rate effective on day D only invalidates what the run did from its first rate lookup
 for a day >= D on. So the engine keeps a few marks of its run (one per `MARK_SPACING` of business
@@ -41,8 +42,8 @@ class CustomerEngine:
 
     def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable,
                  history: list[EventBase] | None = None) -> None:
-        """`history`: a list the caller keeps and appends every applied event to before calling
-        `apply` (the projector's customer state), so the engine need not keep a copy."""
+        """`history`: a list the caller keeps and appends events to, then calls `catch_up`
+        (the projector's customer state), so the engine need not keep a copy."""
         self.customer_id = customer_id
         self.settings = settings
         self.fx = fx
@@ -74,6 +75,10 @@ class CustomerEngine:
         run.fx_checked = self.fx.version
         self._run, self._fed = run, len(self.events)
         return run.fork().finish()
+
+    def catch_up(self) -> Timeline:
+        """With a shared `history`: apply the events appended to it since the last call."""
+        return self.apply(self.events[self._fed:])
 
     def _rewound(self, rate_day: dt.date) -> "_Run | None":
         """The run restarted from the latest mark that no rate effective on `rate_day` can

@@ -92,6 +92,11 @@ class _Subscription:
         return self.terms.status  # type: ignore[union-attr]
 
 
+def _copy_subs(subs: dict[str, _Subscription]) -> dict[str, _Subscription]:
+    """Independent copies of a run's subscription states (same order)."""
+    return {sub_id: sub.copy() for sub_id, sub in subs.items()}
+
+
 class _Run:
     """The discrete-event run over one customer's events."""
 
@@ -263,7 +268,7 @@ class _Run:
         other = _Run.__new__(_Run)
         for name in _Run.__slots__:
             setattr(other, name, getattr(self, name))
-        other.subs = {sub_id: sub.copy() for sub_id, sub in self.subs.items()}
+        other.subs = _copy_subs(self.subs)
         other.timers = list(self.timers)
         other.customer_intervals = list(self.customer_intervals)
         other.subscription_intervals = list(self.subscription_intervals)
@@ -397,7 +402,7 @@ class RunMark:
         self.horizon = run.horizon
         self.fx_lookup_max = run.fx_lookup_max
         self._values = tuple(getattr(run, name) for name in _MARKED)
-        self._subs = {sub_id: sub.copy() for sub_id, sub in run.subs.items()}
+        self._subs = _copy_subs(run.subs)
         self._timers = list(run.timers)
         self._lengths = tuple(len(getattr(run, name)) for name in _OUTPUTS)
 
@@ -412,7 +417,7 @@ class RunMark:
             setattr(run, name, getattr(descendant, name))
         for name, value in zip(_MARKED, self._values):
             setattr(run, name, value)
-        run.subs = {sub_id: sub.copy() for sub_id, sub in self._subs.items()}
+        run.subs = _copy_subs(self._subs)
         run.timers = list(self._timers)
         for name, length in zip(_OUTPUTS, self._lengths):
             setattr(run, name, getattr(descendant, name)[:length])
