@@ -33,7 +33,7 @@ from projections import bulk, schema
 from projections.customer_cache import CustomerCache
 from projections.customer_state import ROW_KINDS, CurrentRow, CustomerState, row_to_struct
 from projections.engine import FxTable, MrrSettings
-from projections.row_diff import diff_rows
+from projections.row_diff import diff_parts
 
 RESTATED_TABLES = (schema.movements.name, schema.fx_impacts.name)
 """A customer is *restated* when a batch supersedes or inserts a row of these tables effective at
@@ -114,7 +114,7 @@ class Batch:
             for result in bulk.select_in(self.conn, table.c.customer_id, customer_ids, current.where):
                 for row in result.mappings():
                     state = self.customers[row["customer_id"]]
-                    state.rows[table.name].append(CurrentRow(row_to_struct(cls, row), id=row["id"]))
+                    state.open[table.name].append(CurrentRow(row_to_struct(cls, row), id=row["id"]))
                     state.saw(row["recorded_at"])
         for state in self.customers.values():
             state.stored_fx_lookup = state.last_fx_lookup
@@ -142,11 +142,13 @@ class Batch:
     def _recompute(self, state: CustomerState, recorded_at: dt.datetime) -> None:
         at = max(recorded_at, state.last_recorded or recorded_at)
         state.saw(at)
-        timeline = state.timeline(self.settings, self.fx)
+        parts = state.catch_up(self.settings, self.fx)
         known = state.stored_recorded
         for table, _, attribute in ROW_KINDS:
-            changed = diff_rows(state.rows[table.name], getattr(timeline, attribute), at,
-                                self.supersede[table.name], self.inserts[table.name])
+            name = table.name
+            changed = diff_parts(state.settled[name], state.open[name], parts.rows[attribute],
+                                 parts.kept[attribute], parts.tail[attribute], at,
+                                 self.supersede[name], self.inserts[name])
             if known is not None and table.name in RESTATED_TABLES and any(
                     _utc(value.effective_at) <= _utc(known) for value in changed):
                 self.restated.add(state.customer_id)
@@ -201,8 +203,8 @@ class Batch:
                     row["id"] = row_id
             bulk.insert_rows(self.conn, table, rows)
         for state in self.customers.values():
-            for current in state.rows.values():
-                for row in current:
+            for rows in (*state.settled.values(), *state.open.values()):
+                for row in rows:
                     if row.pending is not None:
                         row.id, row.pending = row.pending["id"], None
         for name, rows in self.supersede.items():

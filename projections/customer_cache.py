@@ -1,8 +1,8 @@
 """`CustomerCache`: the projector's memory of customers it projected, so the next batch that
 touches them needs no reload of their history and current rows from the database.
 
-An entry is exactly what loading the customer would give (decoded events in recorded order,
-current rows in id order with their ids). It stays true only while nobody else writes the
+An entry holds exactly what loading the customer would give (decoded events in recorded order,
+current rows with their ids), plus the engine's run, which its settled rows follow. It stays true only while nobody else writes the
 customer, which the projector guarantees by clearing the cache whenever that may have happened:
 a failed transaction, a fence or a forgotten partition (another worker may have applied it), and
 FX rates it did not write itself (another worker's restatement). Only customers whose events

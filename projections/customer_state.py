@@ -23,6 +23,7 @@ from projections.engine import (
     Movement,
     MrrSettings,
     SubscriptionInterval,
+    TimelineParts,
 )
 
 # (table, engine row type, Timeline attribute); column names equal the Struct field names.
@@ -68,7 +69,12 @@ class CustomerState:
     customer_id: str
     reporting_currency: str
     events: list[EventBase] = field(default_factory=list)
-    rows: dict[str, list[CurrentRow]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
+    settled: dict[str, list[CurrentRow]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
+    """Per table, the current rows of the engine's output rows so far, in the same order
+    (`TimelineParts.rows[attribute][:len(settled)]`): a resumed run leaves them alone."""
+    open: dict[str, list[CurrentRow]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
+    """Per table, every other current row: the tail of the last timeline, and all rows loaded
+    from the database (in id order) until the engine's run is matched to them."""
     last_recorded: dt.datetime | None = None
     last_fx_lookup: dt.date | None = None
     stored_fx_lookup: dt.date | None = None
@@ -77,7 +83,7 @@ class CustomerState:
     """`last_recorded` as of the stored history (before this batch); None: a new customer."""
     engine: CustomerEngine | None = None
 
-    def timeline(self, settings: MrrSettings, fx: FxTable) -> Any:
+    def catch_up(self, settings: MrrSettings, fx: FxTable) -> TimelineParts:
         """The timeline over all `events`, resuming the engine's run where that is exact."""
         engine = self.engine
         if engine is None or engine.fx is not fx or engine.settings != settings:

@@ -54,3 +54,22 @@ def diff_rows(current: list[CurrentRow], new: Sequence[Any], at: dt.datetime,
         changed.append(value)
     return changed
 
+
+
+def diff_parts(settled: list[CurrentRow], others: list[CurrentRow], rows: list[Any], kept: int,
+               tail: list[Any], at: dt.datetime, supersede: list[dict[str, Any]],
+               inserts: list[dict[str, Any]]) -> list[Any]:
+    """`diff_rows` of one table against an engine answer (`TimelineParts`: the run's `rows`, the
+    first `kept` of them unchanged since the last answer, and its `tail`), where `settled` are
+    the current rows of the last answer's `rows` in order and `others` the remaining current
+    rows. Updates both lists the same way; returns what `diff_rows` returns."""
+    if kept < len(settled):  # the run was rebuilt or rewound: these rows must be compared again
+        others[:0] = settled[kept:]
+        del settled[kept:]
+    fresh = rows[len(settled):]
+    changed = diff_rows(others, fresh + tail, at, supersede, inserts)
+    if fresh:  # every value now is the `value` of exactly one current row
+        by_value = {id(row.value): row for row in others}
+        settled.extend(by_value.pop(id(value)) for value in fresh)
+        others[:] = [row for row in others if id(row.value) in by_value]
+    return changed

@@ -5,7 +5,9 @@ Public API:
 - `compute_timeline(customer_id, events, settings, fx)`: one customer's `Timeline` from scratch;
   `events` are that customer's events in recorded order.
 - `CustomerEngine`: the same, incrementally (`apply(batch)` returns the new `Timeline`), resuming
-  its run instead of re-running the history whenever that gives the same result.
+  its run instead of re-running the history whenever that gives the same result; `advance(batch)`
+  answers `TimelineParts` (rows so far, how many are unchanged, the open tail) so a consumer can
+  diff in O(what changed) instead of O(history).
 """
 
 from projections.engine.fx import FxTable
@@ -18,7 +20,7 @@ from projections.engine.model import (
     Timeline,
 )
 from projections.engine.settings import MrrSettings
-from projections.engine.incremental import CustomerEngine
+from projections.engine.incremental import CustomerEngine, TimelineParts
 from projections.engine.timeline import compute_timeline
 
 __all__ = [
@@ -31,5 +33,6 @@ __all__ = [
     "MrrSettings",
     "SubscriptionInterval",
     "Timeline",
+    "TimelineParts",
     "compute_timeline",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from fractions import Fraction
-from typing import Sequence
+from typing import Any, Sequence
 
 from ledger.events import (
     CancellationScheduled,
@@ -263,18 +263,25 @@ class _Run:
         """A snapshot to restart from later (`RunMark.restore`); `fed`: events fed so far."""
         return RunMark(self, fed)
 
-    def fork(self) -> "_Run":
-        """An independent copy of this run's state (finish the copy, keep feeding the original)."""
+    def outputs(self) -> dict[str, list[Any]]:
+        """The run's output rows so far, per `Timeline` attribute: the run's own lists, which
+        only ever grow while it is fed (read them before feeding it again)."""
+        return {name: getattr(self, name) for name in _OUTPUTS}
+
+    def tail(self) -> dict[str, list[Any]]:
+        """The rows `finish` would add to `outputs()` (pending timers fired, open intervals
+        closed), per `Timeline` attribute, without changing this run: it can be fed further.
+        Costs O(subscriptions + pending timers), not O(history)."""
         other = _Run.__new__(_Run)
         for name in _Run.__slots__:
             setattr(other, name, getattr(self, name))
         other.subs = _copy_subs(self.subs)
         other.timers = list(self.timers)
-        other.customer_intervals = list(self.customer_intervals)
-        other.subscription_intervals = list(self.subscription_intervals)
-        other.movements = list(self.movements)
-        other.fx_impacts = list(self.fx_impacts)
-        return other
+        for name in _OUTPUTS:
+            setattr(other, name, [])  # the outputs are only appended to: collect just the tail
+        other._advance([], drain=True)
+        other._close_all()
+        return other.outputs()
 
     def _advance(self, ordered: list[EventBase], drain: bool) -> None:
         i, n = 0, len(ordered)
@@ -378,13 +385,21 @@ class _Run:
             self._close_subscription_interval(sub, None)
 
     def timeline(self) -> Timeline:
-        return Timeline(
-            customer_id=self.customer_id,
-            customer_intervals=tuple(self.customer_intervals),
-            subscription_intervals=tuple(sorted(self.subscription_intervals)),
-            movements=tuple(self.movements),
-            fx_impacts=tuple(self.fx_impacts),
-        )
+        return as_timeline(self.customer_id, self.outputs())
+
+
+def as_timeline(customer_id: str, rows: dict[str, list[Any]], tail: dict[str, list[Any]] | None = None) -> Timeline:
+    """A `Timeline` of output rows per attribute (`_Run.outputs`), followed by `tail`'s."""
+    def rows_of(name: str) -> list[Any]:
+        return rows[name] + tail[name] if tail is not None else rows[name]
+
+    return Timeline(
+        customer_id=customer_id,
+        customer_intervals=tuple(rows_of("customer_intervals")),
+        subscription_intervals=tuple(sorted(rows_of("subscription_intervals"))),
+        movements=tuple(rows_of("movements")),
+        fx_impacts=tuple(rows_of("fx_impacts")),
+    )
 
 
 _OUTPUTS = ("customer_intervals", "subscription_intervals", "movements", "fx_impacts")
@@ -451,5 +466,6 @@ def compute_timeline(
 
 
 def start_run(customer_id: str, settings: MrrSettings, fx: FxTable) -> _Run:
-    """A fresh resumable run (`feed`, `can_continue`, `fork`, `finish`); see `CustomerEngine`."""
+    """A fresh resumable run (`feed`, `can_continue`, `outputs`, `tail`, `finish`); see
+    `CustomerEngine`."""
     return _Run(customer_id, settings, fx)

@@ -30,6 +30,8 @@ from streams.worker.retry import ProjectionHalted, RetryPolicy
 log = logging.getLogger(__name__)
 
 FENCING_RETRIES = 5
+SLOW_BATCH_SECONDS = 0.5
+"""A committed batch that took longer than this is logged with what it did."""
 
 
 class BatchObserver(Protocol):
@@ -154,7 +156,11 @@ class ProjectionPipeline:
             "projector batch",
             lambda: self.projector.apply_batch(records, ends, starts=starts),
         )
-        self.stats.add(result, records, time.monotonic() - started, before)
+        seconds = time.monotonic() - started
+        self.stats.add(result, records, seconds, before)
+        if seconds > SLOW_BATCH_SECONDS:
+            log.info("slow batch: %.2f s for %d records (%d applied, %d customers, %d restated)",
+                     seconds, len(records), result.applied, result.customers, result.restated)
 
     async def _fill(self, gap: OffsetGapError) -> None:
         """Apply partition `gap.partition`'s offsets `gap.start..gap.end-1`, read from Kafka."""

@@ -40,6 +40,7 @@ def test_every_intermediate_timeline_equals_a_run_from_scratch(data: tuple, rnd:
         fx = FxTable()
         pending_rates = list(rates)
         engine = CustomerEngine(customer, mrr_settings, fx)
+        previous: dict[str, list] = {}
         i = 0
         while i < len(own):
             if pending_rates and rnd.random() < 0.3:  # a rate arrives between two batches
@@ -47,8 +48,13 @@ def test_every_intermediate_timeline_equals_a_run_from_scratch(data: tuple, rnd:
                 fx.add(rate.base, rate.quote, rate.effective_date, rate.rate)
             step = rnd.randint(1, 3)
             i += step
-            got = engine.apply(own[i - step : i])
-            assert got == compute_timeline(customer, own[:i], mrr_settings, fx)
+            parts = engine.advance(own[i - step : i])
+            assert parts.timeline() == compute_timeline(customer, own[:i], mrr_settings, fx)
+            for name, rows in parts.rows.items():  # the kept prefix is the previous answer's objects
+                kept = parts.kept[name]
+                assert kept <= len(previous.get(name, ()))
+                assert all(a is b for a, b in zip(rows[:kept], previous.get(name, [])[:kept]))
+            previous = {name: list(rows) for name, rows in parts.rows.items()}
 
 
 def test_in_order_events_resume_and_late_ones_rebuild() -> None:

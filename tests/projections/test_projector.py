@@ -57,19 +57,19 @@ async def test_applies_a_batch_and_records_offsets(store):
 
 
 async def test_an_error_mid_batch_writes_nothing(store, monkeypatch):
-    real = state_module.CustomerState.timeline
+    real = state_module.CustomerState.catch_up
 
     def failing(state, *args):
         if state.customer_id == "c2":
             raise RuntimeError("boom")
         return real(state, *args)
 
-    monkeypatch.setattr(state_module.CustomerState, "timeline", failing)
+    monkeypatch.setattr(state_module.CustomerState, "catch_up", failing)
     projector = Projector(store, SETTINGS)
     with pytest.raises(RuntimeError, match="boom"):
         await projector.apply_batch(batch1(), {0: 2})
     assert all(v == 0 for v in (await counts(store)).values())
-    monkeypatch.setattr(state_module.CustomerState, "timeline", real)
+    monkeypatch.setattr(state_module.CustomerState, "catch_up", real)
     # The same projector retries the batch cleanly.
     assert (await projector.apply_batch(batch1(), {0: 2})).applied == 2
 
