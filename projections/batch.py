@@ -69,6 +69,8 @@ class Batch:
         self.supersede: dict[str, list[dict[str, Any]]] = {t.name: [] for t, _, _ in ROW_KINDS}
         self.restated: set[str] = set()
         """Customers whose projected history this batch changes (`RESTATED_TABLES`)."""
+        self.inserted: dict[str, int] = {}
+        """Rows inserted per table name (after `run`)."""
 
     def run(self) -> None:
         """Compute and write everything; adds the batch's rates to `fx` (see `rates_added`)."""
@@ -202,6 +204,7 @@ class Batch:
                 for row, row_id in zip(rows, bulk.allocate_ids(self.conn, table, len(rows))):
                     row["id"] = row_id
             bulk.insert_rows(self.conn, table, rows)
+            self.inserted[name] = len(rows)
         for state in self.customers.values():
             for rows in (*state.settled.values(), *state.open.values()):
                 for row in rows:

@@ -53,7 +53,8 @@ from projections.offsets import (  # the errors are part of the projector's API
     next_offsets,
 )
 from projections.engine import FxTable, MrrSettings
-from projections.store import ProjectionStore, load_fx_table, read_meta, read_offsets
+from projections.store import ProjectionStore, load_fx_table, read_meta
+from projections.table_stats import TableStats
 
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,9 @@ class Projector:
         self._fx_rows = 0
         self._settings_checked = False
         self.customer_cache = CustomerCache()
+        self.table_stats = TableStats()
         self._committed: list[tuple[str, Any]] = []
+        self._inserted: dict[str, int] = {}
 
     @property
     def positions(self) -> dict[int, int]:
@@ -149,9 +152,11 @@ class Projector:
             raise
         finally:
             committed, self._committed = self._committed, []
+            inserted, self._inserted = self._inserted, {}
         self.customer_cache.put_all(committed)
         self._positions.update(result.offsets)
         self._settings_checked = True
+        await self.table_stats.after_commit(self.store, inserted)
         return result
 
     # --- the transaction ----------------------------------------------------------------------
@@ -170,8 +175,7 @@ class Projector:
             by_partition[record.partition].append(record)
         partitions = set(offsets) | set(by_partition) | set(starts)
         self._lock_reference_data(conn, any(isinstance(r.event, FxRatePublished) for r in records))
-        lock_offsets(conn, partitions)
-        stored = {p: o for p, o in read_offsets(conn).items() if p in partitions}
+        stored = lock_offsets(conn, partitions)
         remembered = self._positions if expected is None else expected
         for p in sorted(partitions):
             if p in remembered and stored.get(p, 0) != remembered[p]:
@@ -188,6 +192,7 @@ class Projector:
             finally:
                 self._fx_rows += batch.rates_added
             self._committed = batch.committed_customers()
+            self._inserted = batch.inserted
             result.customers = len({customer_of(r.event) for r in new} - {None})
             result.restated = len(batch.restated)
         result.applied = len(new)
