@@ -7,7 +7,7 @@ next offset, written in the same transaction as the projection rows.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, select, text, update
 
 from ledger.ports import LedgerRecord
 from projections import bulk, schema
@@ -28,14 +28,15 @@ class OffsetGapError(RuntimeError):
         self.partition, self.start, self.end = partition, start, end
 
 
-def lock_offsets(conn: Connection, partitions: set[int]) -> None:
-    """Create missing offset rows (next offset 0) and lock the batch's rows until commit.
+def lock_offsets(conn: Connection, partitions: set[int]) -> dict[int, int]:
+    """Create missing offset rows (next offset 0), lock the batch's rows until commit and return
+    their stored next offsets.
 
     Two projectors writing the same partition queue here instead of racing; rows are
     taken in partition order so overlapping batches cannot deadlock. SQLite serialises
     writers with BEGIN IMMEDIATE already."""
     if not partitions:
-        return
+        return {}
     table = schema.projection_offsets
     ordered = sorted(partitions)
     conn.execute(
@@ -43,13 +44,11 @@ def lock_offsets(conn: Connection, partitions: set[int]) -> None:
         .values([{"partition": p, "next_offset": 0} for p in ordered])
         .on_conflict_do_nothing(index_elements=["partition"])
     )
+    query = (select(table.c.partition, table.c.next_offset)
+             .where(table.c.partition.in_(ordered)).order_by(table.c.partition))
     if conn.dialect.name == "postgresql":
-        conn.execute(
-            select(table.c.partition)
-            .where(table.c.partition.in_(ordered))
-            .order_by(table.c.partition)
-            .with_for_update()
-        ).all()
+        query = query.with_for_update()
+    return {p: o for p, o in conn.execute(query).all()}
 
 
 def keep_unapplied(
@@ -97,13 +96,29 @@ def next_offsets(
 
 
 def advance(conn: Connection, targets: dict[int, int], stored: dict[int, int]) -> dict[int, int]:
-    """Compare-and-set each partition's next offset from `stored` to `targets`; a row that
-    moved meanwhile raises `FencingError`."""
+    """Compare-and-set each partition's next offset from `stored` to `targets` (one statement
+    on PostgreSQL); a row that moved meanwhile raises `FencingError`."""
     table = schema.projection_offsets
-    for p, target in sorted(targets.items()):
-        expected = stored.get(p, 0)
-        if target == expected:
-            continue
+    moves = [(p, stored.get(p, 0), target) for p, target in sorted(targets.items())
+             if target != stored.get(p, 0)]
+    if not moves:
+        return targets
+    if bulk.set_based(conn):
+        hit = conn.execute(text(
+            "UPDATE projection_offsets AS t SET next_offset = v.target "
+            "FROM unnest(CAST(:partitions AS INTEGER[]), CAST(:expected AS BIGINT[]), "
+            "CAST(:targets AS BIGINT[])) AS v(partition, expected, target) "
+            "WHERE t.partition = v.partition AND t.next_offset = v.expected"),
+            {"partitions": [m[0] for m in moves], "expected": [m[1] for m in moves],
+             "targets": [m[2] for m in moves]},
+        ).rowcount
+        if hit != len(moves):
+            now = dict(conn.execute(select(table.c.partition, table.c.next_offset)
+                                    .where(table.c.partition.in_([m[0] for m in moves]))).all())
+            moved = [m for m in moves if now.get(m[0]) != m[1]] or moves
+            raise FencingError(f"partition {moved[0][0]}: next offset moved from {moved[0][1]} concurrently")
+        return targets
+    for p, expected, target in moves:
         hit = conn.execute(
             update(table)
             .where(table.c.partition == p, table.c.next_offset == expected)

@@ -92,7 +92,8 @@ async def test_a_zombie_worker_is_fenced(store):
 async def test_compare_and_set_refuses_a_concurrent_move(store, monkeypatch):
     await Projector(store, SETTINGS).apply_batch(batch1(), {0: 2})
     # Another writer moved the offset between this worker's read and its update.
-    monkeypatch.setattr(projector_module, "read_offsets", lambda conn: {0: 1})
+    real = projector_module.lock_offsets
+    monkeypatch.setattr(projector_module, "lock_offsets", lambda conn, partitions: {**real(conn, partitions), 0: 1})
     with pytest.raises(FencingError, match="moved from 1 concurrently"):
         await Projector(store, SETTINGS).apply_batch([BATCH1[1], record(2, canceled("2024-02-01"), "2024-02-01")],
                                                      {0: 3})
