@@ -71,6 +71,8 @@ class Batch:
         """Customers whose projected history this batch changes (`RESTATED_TABLES`)."""
         self.inserted: dict[str, int] = {}
         """Rows inserted per table name (after `run`)."""
+        self.from_cache: set[str] = set()
+        """Customers taken from the cache (so of partitions this projector owns)."""
 
     def run(self) -> None:
         """Compute and write everything; adds the batch's rates to `fx` (see `rates_added`)."""
@@ -99,6 +101,8 @@ class Batch:
             if cached is None:
                 customer_ids.append(cid)
                 cached = CustomerState(cid, self.reporting)
+            else:
+                self.from_cache.add(cid)
             self.customers[cid] = cached
         # One customer's rows never span two reads, so per customer the order is each query's
         # ORDER BY whether the ids go in one `= ANY` array or in chunks.
@@ -187,9 +191,11 @@ class Batch:
             )
 
     def committed_customers(self) -> list[tuple[str, CustomerState]]:
-        """After `run`, the states of the customers whose events this batch applied: what a
-        fresh load would give once the transaction commits (for `CustomerCache`)."""
-        own = {customer_of(r.event) for r in self.records} - {None}
+        """After `run`, the states of the customers whose events this batch applied or that came
+        from the cache (restated for an FX rate): what a fresh load would give once the
+        transaction commits (for `CustomerCache`). Customers loaded only to be restated may
+        belong to another worker's partitions, so they are not returned."""
+        own = ({customer_of(r.event) for r in self.records} - {None}) | self.from_cache
         return [(cid, state) for cid, state in self.customers.items() if cid in own]
 
     def _write(self) -> None:

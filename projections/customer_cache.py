@@ -5,8 +5,10 @@ An entry holds exactly what loading the customer would give (decoded events in r
 current rows with their ids), plus the engine's run, which its settled rows follow. It stays true only while nobody else writes the
 customer, which the projector guarantees by clearing the cache whenever that may have happened:
 a failed transaction, a fence or a forgotten partition (another worker may have applied it), and
-FX rates it did not write itself (another worker's restatement). Only customers whose events
-this projector applied are kept; customers it merely restated for an FX rate are not.
+FX rates it did not write itself (another worker's restatement). So the cache only ever holds
+customers of partitions this projector owns: customers whose events it applied, and cached ones
+it restated for an FX rate. Customers it loaded only to restate them may be another worker's,
+whose next event would leave the entry stale, so they are not kept.
 """
 
 from __future__ import annotations

@@ -10,13 +10,16 @@ became a sequential scan (or a walk of every current row through another index),
 slower as the tables grew. Analyzing when a table has doubled since its last analysis costs a
 few milliseconds per doubling (a logarithmic number of times in all) and invalidates those plans.
 
-`TableStats.after_commit` runs `ANALYZE` in its own short transaction after a batch committed,
-never inside it (its lock would queue other workers' batches). Failures are logged and ignored:
-statistics are an optimisation, never a reason to stop projecting. SQLite is left alone.
+`TableStats.after_commit` starts `ANALYZE` in its own short transaction on another connection of
+the pool after a batch committed, never inside a batch (its lock would queue other workers'
+batches), and does not wait for it (an analysis of a large table takes a few hundred
+milliseconds the next batch need not wait for). Failures are logged and ignored: statistics are
+an optimisation, never a reason to stop projecting. SQLite is left alone.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Mapping
@@ -40,6 +43,7 @@ class TableStats:
         self._known: dict[str, float] | None = None
         """Per table, the row count at its last analysis (PostgreSQL's `reltuples`, or ours)."""
         self._inserted: dict[str, int] = {}
+        self._task: asyncio.Task[None] | None = None
         self.analyzed = 0
         """How many `ANALYZE` statements ran (for tests and logs)."""
 
@@ -57,10 +61,13 @@ class TableStats:
                 self._inserted[name] = self._inserted.get(name, 0) + rows
 
     async def after_commit(self, store: ProjectionStore, inserted: Mapping[str, int]) -> None:
-        """Count a committed batch's inserts, then analyze the tables that are due."""
+        """Count a committed batch's inserts; analyze the tables that are due in the background
+        (its own connection, so the next batch does not wait), one analysis at a time."""
         if store.dialect != "postgresql":
             return
         self.count(inserted)
+        if self._task is not None and not self._task.done():
+            return  # still analyzing: what is due now is analyzed next time
         if self._known is None:
             try:
                 self._known = await store.read(_reltuples)
@@ -68,16 +75,24 @@ class TableStats:
                 log.warning("could not read table statistics: %s", exc)
                 self._known = {}
         due = self.due()
-        if not due:
-            return
+        if due:
+            self._task = asyncio.create_task(self._analyze(store, due))
+
+    async def settled(self) -> None:
+        """Wait for a running analysis (tests, shutdown)."""
+        if self._task is not None:
+            await asyncio.shield(self._task)
+
+    async def _analyze(self, store: ProjectionStore, due: list[str]) -> None:
         started = time.monotonic()
         try:
             await store.transaction(_analyze, due)
         except Exception as exc:  # noqa: BLE001 - an optimisation: say so and go on
             log.warning("ANALYZE %s failed (planner statistics may lag): %s", ", ".join(due), exc)
             return
+        known = self._known if self._known is not None else {}
         for name in due:
-            self._known[name] = self._known.get(name, 0.0) + self._inserted.pop(name)
+            known[name] = known.get(name, 0.0) + self._inserted.pop(name, 0)
         self.analyzed += len(due)
         log.info("analyzed %s in %.2f s (planner statistics for tables that doubled since their "
                  "last analysis)", ", ".join(due), time.monotonic() - started)

@@ -78,6 +78,8 @@ async def open_pipeline(runtime: WorkerRuntime) -> ProjectionPipeline:
 
 async def close_pipeline(runtime: WorkerRuntime) -> None:
     """Close what `open_pipeline` opened, newest first; errors are logged, not raised."""
+    if runtime.pipeline is not None:
+        await runtime.pipeline.projector.table_stats.settled()  # an ANALYZE still running
     while runtime.resources:
         resource = runtime.resources.pop()
         try:
