@@ -140,14 +140,19 @@ class Batch:
                 self.rates_added += 1
                 if earliest_rate is None or event.effective_date < earliest_rate:
                     earliest_rate = event.effective_date
+        own = set(changed)
         if earliest_rate is not None:
             changed |= {cid for cid, c in self.customers.items() if c.affected_by_rate(earliest_rate)}
         for cid in sorted(changed):
-            self._recompute(self.customers[cid], recorded_at)
+            self._recompute(self.customers[cid], recorded_at, cid in own)
 
-    def _recompute(self, state: CustomerState, recorded_at: dt.datetime) -> None:
+    def _recompute(self, state: CustomerState, recorded_at: dt.datetime, has_events: bool) -> None:
+        """Diff the customer's timeline into rows recorded at `at`. The customer has `seen`
+        `at` if it has events of this step or rows changed; one only recomputed for a rate that
+        changed nothing keeps its last recorded instant, as a fresh load of it would."""
         at = max(recorded_at, state.last_recorded or recorded_at)
-        state.saw(at)
+        if has_events:
+            state.saw(at)
         parts = state.catch_up(self.settings, self.fx)
         known = state.stored_recorded
         for table, _, attribute in ROW_KINDS:
@@ -155,6 +160,8 @@ class Batch:
             changed = diff_parts(state.settled[name], state.open[name], parts.rows[attribute],
                                  parts.kept[attribute], parts.tail[attribute], at,
                                  self.supersede[name], self.inserts[name])
+            if changed:
+                state.saw(at)
             if known is not None and table.name in RESTATED_TABLES and any(
                     _utc(value.effective_at) <= _utc(known) for value in changed):
                 self.restated.add(state.customer_id)

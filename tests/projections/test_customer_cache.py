@@ -3,14 +3,16 @@ gives, and every cached entry equals a fresh load from the database (SQLite and 
 
 from __future__ import annotations
 
+import datetime as dt
 import zlib
+from decimal import Decimal
 
 import msgspec
 import pytest
 from sqlalchemy import select
 
 from ledger.demo import generate_business
-from ledger.events import customer_of
+from ledger.events import FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
 from projections import schema
 from projections.batch import Batch
@@ -22,9 +24,16 @@ PARTITIONS = 3
 
 
 def demo_records() -> list[LedgerRecord]:
+    """The demo business, plus a rate published late (two thirds in, effective two months
+    earlier) that restates many cached customers."""
     offsets: dict[int, int] = {}
     records = []
-    for arrival, event in generate_business(seed=4, customers=150, months=12):
+    arrivals = generate_business(seed=4, customers=150, months=12)
+    at, _ = arrivals[len(arrivals) * 2 // 3]
+    late = FxRatePublished(event_id="late-eur", occurred_at=at, source="test", base="EUR",
+                           quote="USD", rate=Decimal("1.2345"), effective_date=(at - dt.timedelta(days=60)).date())
+    arrivals.insert(len(arrivals) * 2 // 3 + 1, (at, late))
+    for arrival, event in arrivals:
         p = zlib.crc32((customer_of(event) or "ref").encode()) % PARTITIONS
         offsets[p] = offsets.get(p, -1) + 1
         records.append(LedgerRecord(p, offsets[p], msgspec.structs.replace(event, recorded_at=arrival)))
@@ -72,13 +81,23 @@ async def two_stores(request, tmp_path):
         await store.close()
 
 
-async def test_cached_projection_equals_uncached_and_entries_equal_a_fresh_load(two_stores):
+async def test_cached_projection_equals_uncached_and_entries_equal_a_fresh_load(two_stores, monkeypatch):
     backend, (a, b) = two_stores
     records = demo_records()
     await a.reset()
+    kept_for_rates = []  # cached customers put back after an FX rate restated them
+    committed = Batch.committed_customers
+
+    def counting(batch):
+        own = {customer_of(r.event) for r in batch.records}
+        kept_for_rates.extend(c for c, _ in committed(batch) if c not in own)
+        return committed(batch)
+
+    monkeypatch.setattr(Batch, "committed_customers", counting)
     projector = await project(a, records, cached=True)
     cache = projector.customer_cache
     assert cache.hits > 100 and len(cache) > 50
+    assert len(kept_for_rates) >= 5  # and their entries are checked below like every other
     with_cache = await all_rows(a)
 
     def fresh(conn, ids):
