@@ -8,7 +8,8 @@ Generates the demo business scaled to about N events (capped at N), stamps each 
 `LedgerRecord` on one of 12 partitions (stable hash of the Kafka key: customer id, or the event
 type for reference events) with increasing offsets per partition. Then it applies them in arrival
 order, `--batch` records (default 5,000) per `apply_batch`, i.e. per transaction, into a fresh
-SQLite file and a fresh PostgreSQL schema, and times only the `apply_batch` calls.
+SQLite file and a fresh PostgreSQL schema, and times only the `apply_batch` calls (with the
+worker's garbage-collector settings, `streams.cli.worker.tune_gc`).
 
 PostgreSQL is `MRR_DATABASE_URL` if set (the benchmark works in a schema of its own, dropped at
 the end), else a throwaway server started with the test stack's `tests.stack.postgres`
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import tempfile
 import time
@@ -41,6 +41,7 @@ from projections.bulk import PORTABLE
 from projections.engine import MrrSettings
 from projections.projector import Projector
 from projections.store import ProjectionStore, sqlite_url
+from streams.cli.worker import tune_gc
 
 PARTITIONS = 12
 
@@ -62,7 +63,7 @@ def build_records(events: int, seed: int, months: int) -> list[LedgerRecord]:
 async def project(store: ProjectionStore, records: list[LedgerRecord], batch: int) -> float:
     """Seconds spent in `apply_batch` over all records, `batch` records per transaction."""
     projector = Projector(store, MrrSettings())
-    gc.collect()
+    tune_gc()  # the worker's garbage-collector settings, so this measures what it runs
     spent = 0.0
     for i in range(0, len(records), batch):
         chunk = records[i : i + batch]

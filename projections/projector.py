@@ -26,6 +26,9 @@ partitions are (re)assigned.
 Idempotence. An `event_id` already in the event index is not applied again: with the same content
 (ignoring `recorded_at`, which a re-send re-stamps) it counts as a duplicate; with other content it
 is a conflict, stored in `event_conflicts` by ledger position and logged, never an overwrite.
+
+Statistics. After a commit, tables the projector doubled since their last analysis are analyzed
+in the background (`projections.table_stats`), so plans made while they were small do not stick.
 """
 
 from __future__ import annotations

@@ -32,7 +32,8 @@ from projections.store import ProjectionStore
 log = logging.getLogger(__name__)
 
 MIN_ROWS = 1_000
-"""A table is analyzed once at least this many rows were inserted since its last analysis..."""
+"""A table is analyzed once at least this many rows, and at least as many as it held at its
+last analysis, were inserted since."""
 
 
 class TableStats:
@@ -45,7 +46,7 @@ class TableStats:
         self._inserted: dict[str, int] = {}
         self._task: asyncio.Task[None] | None = None
         self.analyzed = 0
-        """How many `ANALYZE` statements ran (for tests and logs)."""
+        """How many tables were analyzed so far."""
 
     def due(self) -> list[str]:
         """Tables whose inserted rows reached the threshold (`min_rows`, or the size at the

@@ -31,7 +31,9 @@ log = logging.getLogger(__name__)
 
 FENCING_RETRIES = 5
 SLOW_BATCH_SECONDS = 0.5
-"""A committed batch that took longer than this is logged with what it did."""
+SLOW_RECORD_SECONDS = 0.0002
+"""A committed batch is logged with what it did when it took longer than `SLOW_BATCH_SECONDS`
+and longer than `SLOW_RECORD_SECONDS` per record (big catch-up batches are not news)."""
 
 
 class BatchObserver(Protocol):
@@ -158,7 +160,7 @@ class ProjectionPipeline:
         )
         seconds = time.monotonic() - started
         self.stats.add(result, records, seconds, before)
-        if seconds > SLOW_BATCH_SECONDS:
+        if seconds > max(SLOW_BATCH_SECONDS, SLOW_RECORD_SECONDS * len(records)):
             log.info("slow batch: %.2f s for %d records (%d applied, %d customers, %d restated)",
                      seconds, len(records), result.applied, result.customers, result.restated)
 
