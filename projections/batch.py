@@ -76,6 +76,12 @@ class Batch:
 
     def run(self) -> None:
         """Compute and write everything; adds the batch's rates to `fx` (see `rates_added`)."""
+        self.compute()
+        self._write()
+
+    def compute(self) -> None:
+        """Load the touched customers and recompute them step by step into `inserts` and
+        `supersede` (nothing is written; `run` does both)."""
         has_rates = any(isinstance(r.event, FxRatePublished) for r in self.records)
         touched = {c for c in (customer_of(r.event) for r in self.records) if c is not None}
         if has_rates:
@@ -87,7 +93,6 @@ class Batch:
             steps[_utc(record.event.recorded_at)].append(record.event)  # type: ignore[arg-type]
         for recorded_at, events in steps.items():  # insertion order = recorded order
             self._step(recorded_at, events)
-        self._write()
 
     def _customers_looking_up_rates_since(self, day: dt.date) -> set[str]:
         """Stored customers a rate effective on `day` may restate (see `fx_lookup_day`)."""

@@ -34,10 +34,20 @@ def dedupe(conn: Connection, kept: list[LedgerRecord]) -> tuple[list[LedgerRecor
     query = select(events.c.event_id, events.c.body)
     for rows in bulk.select_in(conn, events.c.event_id, ids, query.where):
         known.update((event_id, decode_stored(body.encode())) for event_id, body in rows)
+    new, duplicates, conflicts = split_known(kept, known)
+    if conflicts:
+        conn.execute(insert(schema.event_conflicts), conflicts)
+    return new, duplicates, len(conflicts)
+
+
+def split_known(records: list[LedgerRecord], known: dict[str, EventBase]
+                ) -> tuple[list[LedgerRecord], int, list[dict[str, object]]]:
+    """Classify `records` (in order) against `known` (event id -> first copy, updated with the
+    new ones): (new records, number of duplicates, `event_conflicts` rows)."""
     new: list[LedgerRecord] = []
     duplicates = 0
     conflicts: list[dict[str, object]] = []
-    for record in kept:
+    for record in records:
         event = record.event
         if event.recorded_at is None:
             raise ValueError(f"event {event.event_id} has no recorded_at")
@@ -56,5 +66,4 @@ def dedupe(conn: Connection, kept: list[LedgerRecord]) -> tuple[list[LedgerRecor
         log.warning("%d event(s) reuse an applied event_id with another body; recorded in "
                     "event_conflicts, not applied: %s", len(conflicts),
                     ", ".join(sorted({str(c["event_id"]) for c in conflicts})[:10]))
-        conn.execute(insert(schema.event_conflicts), conflicts)
-    return new, duplicates, len(conflicts)
+    return new, duplicates, conflicts

@@ -38,8 +38,8 @@ def _drift(connection: Connection) -> list[Any]:
     return compare_metadata(context, metadata)
 
 
-async def _run(url: str, fn: Any, *args: Any) -> Any:
-    engine = create_async_engine(url)
+async def _run(url: str, fn: Any, *args: Any, engine_options: dict[str, Any] | None = None) -> Any:
+    engine = create_async_engine(url, **(engine_options or {}))
     try:
         async with engine.begin() as conn:
             return await conn.run_sync(fn, *args)
@@ -53,9 +53,9 @@ async def upgrade(url: str, revision: str = "head") -> str | None:
     return await _run(url, _current)
 
 
-async def current_revision(url: str) -> str | None:
+async def current_revision(url: str, engine_options: dict[str, Any] | None = None) -> str | None:
     """The revision the database at `url` is at (None: never migrated)."""
-    return await _run(url, _current)
+    return await _run(url, _current, engine_options=engine_options)
 
 
 async def schema_drift(url: str) -> list[Any]:
@@ -74,14 +74,14 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def require_head(url: str) -> str | None:
+async def require_head(url: str, engine_options: dict[str, Any] | None = None) -> str | None:
     """Return the head revision if the database at `url` is at it; else raise
     `SchemaRevisionError` naming both revisions and `mrr db upgrade`.
 
     The PostgreSQL schema belongs to Alembic: code that reads or writes projections calls this
     first instead of creating tables, so it never runs against an older (or newer) schema."""
     head = head_revision()
-    current = await current_revision(url)
+    current = await current_revision(url, engine_options)
     if current != head:
         raise SchemaRevisionError(
             f"projection schema at revision {current or 'none (never migrated)'}, code expects "

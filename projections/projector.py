@@ -123,6 +123,7 @@ class Projector:
     def forget_positions(self, partitions: Iterable[int] | None = None) -> None:
         """Drop remembered offsets (on partition assignment); the stored ones are trusted next."""
         self.customer_cache.clear()  # another worker may have applied these partitions meanwhile
+        self._settings_checked = False  # or a replay swapped in projections built otherwise
         if partitions is None:
             self._positions.clear()
         else:

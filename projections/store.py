@@ -104,6 +104,14 @@ class ProjectionStore:
         await self.engine.dispose()
 
 
+def schema_options(schema_name: str | None) -> dict[str, Any]:
+    """`create_async_engine` options that put a PostgreSQL session on schema `schema_name`
+    (its `search_path`); none when `schema_name` is None."""
+    if not schema_name:
+        return {}
+    return {"connect_args": {"server_settings": {"search_path": schema_name}}}
+
+
 def read_offsets(conn: Connection) -> dict[int, int]:
     rows = conn.execute(select(schema.projection_offsets.c.partition, schema.projection_offsets.c.next_offset))
     return {partition: offset for partition, offset in rows}

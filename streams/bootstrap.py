@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from streams.config import Config
 
@@ -43,6 +43,13 @@ def projections_url(config: Config) -> str:
     return sqlite_url(config.data_path / "projections.sqlite")
 
 
+def engine_options(config: Config) -> dict[str, Any]:
+    """SQLAlchemy engine options of the projections (PostgreSQL: `database_schema`)."""
+    from projections.store import schema_options
+
+    return schema_options(config.database_schema) if config.database_url else {}
+
+
 async def open_store(config: Config) -> "ProjectionStore":
     """The projection store of `config`, ready to use.
 
@@ -55,12 +62,13 @@ async def open_store(config: Config) -> "ProjectionStore":
     if not config.database_url:
         config.data_path.mkdir(parents=True, exist_ok=True)
     url = projections_url(config)
-    store = ProjectionStore.from_url(url)
+    options = engine_options(config)
+    store = ProjectionStore.from_url(url, **options)
     if store.dialect == "sqlite":
         await store.create_all()
         return store
     try:
-        await require_head(url)
+        await require_head(url, options)
     except BaseException:
         await store.close()
         raise

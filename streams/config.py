@@ -25,6 +25,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Kafka bootstrap servers; when set, the Kafka ledger is used instead of the embedded one."""
     database_url: str | None = None
     """SQLAlchemy URL of the Postgres projections; when unset, SQLite in `data_dir`."""
+    database_schema: str | None = None
+    """PostgreSQL schema holding the projections (its `search_path`); unset: the server's default
+    (`public`). Point reports at a side schema built by `mrr replay --into NAME` with it."""
     ledger_topic: str = "mrr.ledger"
     worker_group: str = "mrr-projector"
     """Kafka consumer group (and Faust app id) of `mrr worker`; workers in one group split partitions."""

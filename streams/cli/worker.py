@@ -73,10 +73,10 @@ async def _preflight(config: object) -> None:
     """Fail fast, before Faust starts, on a missing topic or an unmigrated schema."""
     from ledger.kafka.topics import require_topic
     from projections.migrate import require_head
-    from streams.bootstrap import projections_url
+    from streams.bootstrap import engine_options, projections_url
 
     await require_topic(config.kafka_bootstrap, config.ledger_topic)  # type: ignore[attr-defined]
-    await require_head(projections_url(config))  # type: ignore[arg-type]
+    await require_head(projections_url(config), engine_options(config))  # type: ignore[arg-type]
 
 
 GC_THRESHOLDS = (10_000, 10, 1_000)

@@ -1,0 +1,169 @@
+"""PostgreSQL schemas beside the live projections: bulk-load a rebuilt projection into one, and
+swap it in atomically.
+
+The live projections are the tables in the connection's current schema (the first existing one
+on `search_path`, normally `public`). A replay loads into another schema (`REPLAY_SCHEMA`) with
+binary `COPY`, builds the indexes after loading (cheaper than maintaining them row by row),
+sets the id sequences past the loaded ids and analyzes the tables. `swap_in` then moves the live
+tables out and the loaded ones in, in one transaction:
+
+- it first takes the projector's advisory lock exclusively (`projections.projector.FX_LOCK_KEY`),
+  which every projector transaction takes first, so the swap waits for an open batch to commit
+  and holds the next one back, without a lock-order deadlock;
+- `ALTER TABLE … SET SCHEMA` changes each table's namespace, which invalidates every cached plan
+  that refers to it; PostgreSQL re-resolves names on the next execution, so the worker's and
+  the exporter's prepared statements find the new tables by themselves.
+
+A live worker then finds stored offsets it did not write (`FencingError`), forgets its positions
+and carries on from the swapped-in offsets (skipping what the replay covered, reading from Kafka
+what it did not), so nothing is lost or counted twice.
+
+A schema's job table (`replay_job`: key, JSON value) records what is being built, so an
+interrupted replay can be resumed or discarded; `alembic_version` is copied so that
+`mrr report` can read a side schema (`MRR_DATABASE_SCHEMA`) at the head revision.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Callable
+
+import msgspec
+from sqlalchemy import JSON, MetaData, Table, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.schema import CreateIndex, CreateTable
+
+from projections import schema
+from projections.projector import FX_LOCK_KEY
+from projections.rebuild import RebuiltProjection
+
+REPLAY_SCHEMA = "mrr_replay"
+"""Where `mrr replay` builds the projections it swaps in."""
+JOB_TABLE = "replay_job"
+_PG = postgresql.dialect()
+
+
+def _quote(name: str) -> str:
+    return _PG.identifier_preparer.quote(name)
+
+
+def tables_in(name: str) -> list[Table]:
+    """The projection tables, placed in schema `name` (dependency order)."""
+    copy = MetaData()
+    return [table.to_metadata(copy, schema=name) for table in schema.metadata.sorted_tables]
+
+
+async def current_schema(conn: AsyncConnection) -> str:
+    """The schema the live projections are in (first existing schema on `search_path`)."""
+    return (await conn.execute(text("SELECT current_schema()"))).scalar_one()
+
+
+async def exists(conn: AsyncConnection, name: str) -> bool:
+    query = text("SELECT 1 FROM pg_namespace WHERE nspname = :name")
+    return (await conn.execute(query, {"name": name})).first() is not None
+
+
+async def read_job(conn: AsyncConnection, name: str) -> dict[str, Any] | None:
+    """The job record of schema `name` (key -> decoded JSON), None if there is no such schema."""
+    if not await exists(conn, name):
+        return None
+    rows = await conn.execute(text(f"SELECT key, value FROM {_quote(name)}.{JOB_TABLE}"))
+    return {key: json.loads(value) for key, value in rows}
+
+
+async def start_job(conn: AsyncConnection, name: str, job: dict[str, Any]) -> None:
+    """Create schema `name` with its job table holding `job` (the schema must not exist)."""
+    await conn.execute(text(f"CREATE SCHEMA {_quote(name)}"))
+    await conn.execute(text(f"CREATE TABLE {_quote(name)}.{JOB_TABLE} "
+                            f"(key VARCHAR(64) PRIMARY KEY, value TEXT NOT NULL)"))
+    await set_job(conn, name, job)
+
+
+async def set_job(conn: AsyncConnection, name: str, values: dict[str, Any]) -> None:
+    """Upsert job keys (e.g. `stage`)."""
+    for key, value in values.items():
+        await conn.execute(
+            text(f"INSERT INTO {_quote(name)}.{JOB_TABLE} (key, value) VALUES (:key, :value) "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"),
+            {"key": key, "value": json.dumps(value)})
+
+
+async def drop(conn: AsyncConnection, name: str) -> None:
+    """Drop schema `name` and everything in it (no-op when missing)."""
+    await conn.execute(text(f"DROP SCHEMA IF EXISTS {_quote(name)} CASCADE"))
+
+
+async def drop_tables(conn: AsyncConnection, name: str) -> None:
+    """Drop the projection tables of schema `name`, keeping its job table."""
+    for table in reversed(tables_in(name)):
+        await conn.execute(text(f"DROP TABLE IF EXISTS {_quote(name)}.{_quote(table.name)}"))
+    await conn.execute(text(f"DROP TABLE IF EXISTS {_quote(name)}.alembic_version"))
+
+
+async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, revision: str | None,
+               progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """Create the projection tables in schema `name`, COPY `rebuilt` into them, then build the
+    indexes, set the id sequences and analyze. Returns rows loaded per table."""
+    tables = tables_in(name)
+    for table in tables:
+        await conn.execute(CreateTable(table))
+    raw = (await conn.get_raw_connection()).driver_connection
+    loaded: dict[str, int] = {}
+    for table in tables:
+        rows = rebuilt.tables.get(table.name, [])
+        loaded[table.name] = len(rows)
+        if rows:
+            await raw.copy_records_to_table(table.name, schema_name=name, columns=[c.name for c in table.c],
+                                            records=_records(table, rows))
+        if progress is not None:
+            progress(table.name, len(rows))
+    for table in tables:
+        for index in sorted(table.indexes, key=lambda i: i.name or ""):
+            await conn.execute(CreateIndex(index))
+        if "id" in table.c:  # the bitemporal tables' serial ids
+            await conn.execute(text(
+                "SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                f"coalesce((SELECT max(id) FROM {_quote(name)}.{_quote(table.name)}), 0) + 1, false)"),
+                {"table": f"{name}.{table.name}"})
+    await conn.execute(text(f"CREATE TABLE {_quote(name)}.alembic_version "
+                            "(version_num VARCHAR(32) NOT NULL PRIMARY KEY)"))
+    if revision is not None:
+        await conn.execute(text(f"INSERT INTO {_quote(name)}.alembic_version VALUES (:v)"), {"v": revision})
+    for table in tables:
+        await conn.execute(text(f"ANALYZE {_quote(name)}.{_quote(table.name)}"))
+    return loaded
+
+
+def _records(table: Table, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Rows as tuples in column order, with JSON columns as text (what binary COPY expects)."""
+    json_columns = {c.name for c in table.c if isinstance(c.type, JSON)}
+    names = [c.name for c in table.c]
+
+    def value(column: str, v: Any) -> Any:
+        if column in json_columns:
+            return msgspec.json.encode(v).decode()
+        if isinstance(v, dt.datetime) and v.tzinfo is None:
+            raise ValueError(f"{table.name}.{column}: naive datetime {v!r}")
+        return v
+
+    return [tuple(value(n, row[n]) for n in names) for row in rows]
+
+
+async def swap_in(conn: AsyncConnection, name: str, *, lock_timeout_seconds: float = 30.0) -> str:
+    """Make the projection tables of schema `name` the live ones and drop the old live tables
+    and schema `name`, atomically (call inside a transaction). Returns the live schema's name."""
+    live = await current_schema(conn)
+    retired = f"mrr_retired_{dt.datetime.now(dt.UTC):%Y%m%d%H%M%S}"
+    await conn.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_seconds * 1000)}ms'"))
+    await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": FX_LOCK_KEY})
+    await conn.execute(text(f"CREATE SCHEMA {_quote(retired)}"))
+    for table in tables_in(live):
+        await conn.execute(text(f"ALTER TABLE IF EXISTS {_quote(live)}.{_quote(table.name)} "
+                                f"SET SCHEMA {_quote(retired)}"))
+    for table in tables_in(name):
+        await conn.execute(text(f"ALTER TABLE {_quote(name)}.{_quote(table.name)} SET SCHEMA {_quote(live)}"))
+    await drop(conn, retired)
+    await drop(conn, name)
+    return live

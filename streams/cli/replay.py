@@ -1,0 +1,188 @@
+"""`mrr replay`: rebuild the PostgreSQL projections from the Kafka ledger and swap them in."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+_EPILOG = """\b
+Examples:
+  mrr replay                              rebuild, verify, swap in (the worker keeps running)
+  mrr replay --resume | --abort           finish or drop an interrupted replay
+  mrr replay --until-recorded 2024-04-03T00:00:00Z --into mrr_apr3
+                                          history as known then, kept in schema mrr_apr3
+  mrr replay --setting churn_recognition=on_request --into mrr_onreq
+  MRR_DATABASE_SCHEMA=mrr_onreq mrr report bridge     report on the side schema
+
+\b
+Exit status:
+  0  swapped in (or side schema kept, or aborted)
+  1  the rebuilt projections failed verification, or Kafka/PostgreSQL failed
+  2  usage or configuration error (e.g. no Kafka configured, an interrupted replay exists)
+"""
+
+SETTING_NAMES = ("reporting_currency", "churn_recognition", "past_due_grace_days",
+                 "once_discounts_reduce_mrr", "classification_window_seconds")
+
+
+class _Progress:
+    """Renders replay progress: a rich bar on a terminal, JSON lines with --json."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+        self.total = 0
+        self.done = 0
+        self.started = time.monotonic()
+        self._last = 0.0
+        self._bar: Any = None
+        self._task: Any = None
+
+    def phase(self, name: str, **info: Any) -> None:
+        self._close_bar()
+        if self.as_json:
+            self._emit({"phase": name, **info})
+            return
+        if name == "reading":
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeRemainingColumn)
+
+            self.total, self.done, self.started = info.get("total", 0), 0, time.monotonic()
+            self._bar = Progress(TextColumn("reading {task.fields[partitions]} partitions"), BarColumn(),
+                                 MofNCompleteColumn(), TextColumn("{task.fields[rate]} events/s"),
+                                 TimeRemainingColumn(), console=_console())
+            self._task = self._bar.add_task("read", total=self.total or None,
+                                            partitions=info.get("partitions", 0), rate="-")
+            self._bar.start()
+        elif name != "done":
+            details = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info.items())
+            _console().print(f"{name}{' (' + details + ')' if details else ''} …")
+
+    def read(self, messages: int) -> None:
+        self.done += messages
+        rate = self.done / max(time.monotonic() - self.started, 1e-6)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done, rate=f"{rate:,.0f}")
+        elif self.as_json and time.monotonic() - self._last >= 0.5:
+            self._last = time.monotonic()
+            left = max(self.total - self.done, 0)
+            self._emit({"phase": "reading", "read": self.done, "total": self.total,
+                        "events_per_second": round(rate), "eta_seconds": round(left / rate, 1) if rate else None})
+
+    def finish(self) -> None:
+        self._close_bar()
+
+    def _close_bar(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    @staticmethod
+    def _emit(payload: dict[str, Any]) -> None:
+        sys.stdout.write(json.dumps(payload, default=str) + "\n")
+        sys.stdout.flush()
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in SETTING_NAMES:
+            raise click.BadParameter(f"{pair!r}: expected NAME=VALUE with NAME one of {', '.join(SETTING_NAMES)}",
+                                     param_hint="--setting")
+        values[name] = value
+    return values
+
+
+def _instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    from projections.periods import parse_instant
+
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@click.command("replay", epilog=_EPILOG)
+@click.option("--resume", is_flag=True, help="Finish the interrupted replay (same target, from its stage).")
+@click.option("--abort", is_flag=True, help="Drop the interrupted replay's schema; the live projections stay.")
+@click.option("--until-recorded", callback=_instant, metavar="RFC3339",
+              help="Only events recorded up to this instant: history as known then (a side rebuild).")
+@click.option("--setting", "settings", multiple=True, metavar="NAME=VALUE",
+              help="Rebuild under another MRR setting (repeatable; a side rebuild), e.g. "
+                   "churn_recognition=on_request.")
+@click.option("--into", metavar="SCHEMA", help="Schema of a side rebuild [mrr_side].")
+@click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines on stdout.")
+def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, settings: tuple[str, ...],
+            into: str | None, as_json: bool) -> None:
+    """Rebuild every projection from offset 0 of the Kafka ledger into a fresh PostgreSQL schema,
+    verify it against an independent from-scratch computation, and swap it in atomically.
+
+    The live worker keeps serving the current projections meanwhile and continues from the
+    replay's end offsets after the swap (no gap, no double count). An interrupted replay
+    leaves the live projections untouched. With --until-recorded or --setting the rebuild is
+    kept in a side schema for comparison instead of being swapped in. See docs/operations.md.
+    """
+    from streams.config import load_config
+    from streams.replay import ReplayError, ReplayRequest, run_replay
+
+    if resume and abort:
+        raise click.UsageError("choose one of --resume and --abort")
+    overrides = _parse_settings(settings)
+    try:
+        config = load_config()
+        other = load_config(overrides).mrr_settings() if overrides else None
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    request = ReplayRequest(resume=resume, abort=abort, until_recorded=until_recorded,
+                            settings=other, into=into)
+    progress = _Progress(as_json)
+    try:
+        outcome = asyncio.run(run_replay(config, request, progress))
+    except ReplayError as exc:
+        progress.finish()
+        click.echo(f"mrr replay: {exc}", err=True)
+        failed = exc.args and "differ from a from-scratch" in str(exc)
+        raise SystemExit(1 if failed else 2) from None
+    except Exception as exc:  # noqa: BLE001 - Kafka or PostgreSQL failed: say what and stop
+        progress.finish()
+        click.echo(f"mrr replay: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(1) from None
+    progress.finish()
+    summary = {"schema": outcome.schema, "stage": outcome.stage, "swapped_into": outcome.swapped_into,
+               "events": outcome.events, "dead_letters": outcome.dead_letters, "rows": outcome.rows,
+               "ends": outcome.ends, "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
+               "verify_differences": None if outcome.verify is None else outcome.verify.difference_count}
+    if as_json:
+        _Progress._emit({"phase": "result", **summary})
+        return
+    click.echo(_describe(summary))
+
+
+def _describe(summary: dict[str, Any]) -> str:
+    stage = summary["stage"]
+    if stage == "swapped":
+        head = f"replayed {summary['events']:,} events into {summary['rows']:,} rows; verified; swapped into schema {summary['swapped_into']}"
+    elif stage == "kept":
+        head = (f"replayed {summary['events']:,} events into schema {summary['schema']}; verified; kept "
+                f"(report on it with MRR_DATABASE_SCHEMA={summary['schema']}; drop it with --abort --into "
+                f"{summary['schema']})")
+    else:
+        return f"schema {summary['schema']}: {stage}"
+    timings = ", ".join(f"{k} {v:.1f} s" for k, v in summary["seconds"].items())
+    letters = f"; {summary['dead_letters']} dead letter(s) skipped" if summary["dead_letters"] else ""
+    return f"{head}{letters}\n{timings}"
