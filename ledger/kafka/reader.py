@@ -7,6 +7,7 @@ and never joins a rebalance: the replay job and the projector's gap filler read 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from ledger.kafka.client import KafkaClient
@@ -15,6 +16,18 @@ from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
 
 _POLL_MS = 500
+
+
+def partition_for_key(key: bytes, partitions: Sequence[int]) -> int:
+    """The partition a keyed record lands in: what aiokafka's `DefaultPartitioner` (and the Java
+    client) computes, murmur2 of the key made positive, modulo the partition count, as an index
+    into the sorted partition numbers. `mrr ledger customer` reads only that partition."""
+    from aiokafka.partitioner import murmur2
+
+    ordered = sorted(partitions)
+    if not ordered:
+        raise ValueError("a topic has at least one partition")
+    return ordered[(murmur2(key) & 0x7FFFFFFF) % len(ordered)]
 
 
 class KafkaLedgerReader(KafkaClient):
