@@ -154,11 +154,11 @@ def compare(expected: ProjectionState, actual: ProjectionState, *, checked_at: d
         got = actual.rows.get(name, Counter())
         for kind, extra in (("missing", want - got), ("unexpected", got - want)):
             for value, count in sorted(extra.items(), key=lambda item: _sort_key(item[0])):
-                differences.extend([Difference(name, kind, value.customer_id, _describe(value))] * count)
+                differences.extend([Difference(str(name), kind, value.customer_id, _describe(value))] * count)
     for name, want in expected.reference.items():
         got = actual.reference.get(name, set())
         for kind, extra in (("missing", want - got), ("unexpected", got - want)):
-            differences.extend(Difference(name, kind, None, ", ".join(row)) for row in sorted(extra))
+            differences.extend(Difference(str(name), kind, None, ", ".join(row)) for row in sorted(extra))
     for p in sorted(set(expected.offsets) | set(actual.offsets)):
         want_offset, got_offset = expected.offsets.get(p, 0), actual.offsets.get(p, 0)
         if want_offset != got_offset:
