@@ -138,6 +138,36 @@ def movements(payload: dict[str, Any]) -> None:
              _t(r["recorded_at"])] for r in payload["rows"]), numeric_from=3, times=(0, 5))
 
 
+RESTATED_COLUMNS = (("Δ opening", "opening_mrr"), ("Δ new", "new_business"), ("Δ expan.", "expansion"),
+                    ("Δ contr.", "contraction"), ("Δ churn", "churn"), ("Δ react.", "reactivation"),
+                    ("Δ FX", "fx_impact"), ("Δ closing", "closing_mrr"))
+
+
+def _signed(amount: str | None) -> str:
+    """A delta with its sign (`+20.00`, `-20.00`, `0.00`)."""
+    if amount is None:
+        return ""
+    return amount if amount.startswith("-") or not amount.strip("0.") else f"+{amount}"
+
+
+def restatements(payload: dict[str, Any]) -> None:
+    """Restated closed periods (closing then and now, delta per line) and the late events behind them."""
+    rows = payload["rows"]
+    if not rows:
+        _console.print(f"[dim]no closed period changed after it closed (known at {_t(payload['known_at'])})[/dim]")
+        return
+    _table(_title(payload, "Closed periods restated since their close"),
+           ("period", "closed at", "closing then", "closing now", *(name for name, _ in RESTATED_COLUMNS)),
+           ([r["period"], _t(r["closed_at"]), r["at_close"]["closing_mrr"], r["now"]["closing_mrr"],
+             *(_signed(r["delta"][key]) for _, key in RESTATED_COLUMNS)] for r in rows), numeric_from=2, times=(1,))
+    causes = [(r["period"], c) for r in rows for c in r["causes"]]
+    if causes:
+        _table("Late events behind them (changed: period = its movements/FX, opening = an earlier period's)",
+               ("period", "event", "type", "customer", "occurred at", "recorded at", "changed"),
+               ([p, c["event_id"], c["type"], c["customer_id"] or "", _t(c["occurred_at"]), _t(c["recorded_at"]),
+                 c["changed"]] for p, c in causes), numeric_from=7, times=(4, 5))
+
+
 def customer(payload: dict[str, Any]) -> None:
     _console.print(f"[bold]{payload['customer_id']}[/bold]: MRR {payload['mrr']} {payload['currency']}, "
                    f"as of {_t(payload['as_of'])}, known at {_t(payload['known_at'])}")

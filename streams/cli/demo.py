@@ -171,6 +171,8 @@ async def _project(console: Any, config: Any) -> int:
 
 RESTATED_MONTHS = 6
 """How many of the last closed months are compared as known at close and as known now."""
+BOOKS_CLOSE_DELAY = dt.timedelta(days=2)
+"""The demo's books close on the 3rd of the next month (`mrr report restatements` closes at the end)."""
 
 
 async def _reports(config: Any, first: dt.date, horizon: dt.datetime,
@@ -187,6 +189,7 @@ async def _reports(config: Any, first: dt.date, horizon: dt.datetime,
         resolve_periods,
         snapshot,
     )
+    from projections.queries.restatements import bridge_at_close
     from streams.bootstrap import open_store
 
     scope = Scope(as_of=horizon - dt.timedelta(microseconds=1), known_at=known_at)
@@ -196,11 +199,8 @@ async def _reports(config: Any, first: dt.date, horizon: dt.datetime,
     def query(conn: Any, scope: Any, currency: str) -> tuple[Any, ...]:
         periods = resolve_periods(conn, "month", scope, f"{first:%Y-%m}", f"{last:%Y-%m}")
         rows = bridge(conn, periods, scope)
-        at_close = []
-        for period in periods[-RESTATED_MONTHS:]:
-            closed = Scope(as_of=scope.as_of, known_at=period.end + dt.timedelta(days=2))
-            at_close.extend(bridge_json(bridge(conn, [period], closed), currency, "month",
-                                        closed)["rows"])
+        closed = bridge_at_close(conn, periods[-RESTATED_MONTHS:], scope, BOOKS_CLOSE_DELAY)
+        at_close = bridge_json(closed, currency, "month", scope)["rows"]
         last_month = snapshot(conn, periods, scope, periods[-1:])
         biggest = max(last_month, key=lambda r: (r.mrr, r.customer_id), default=None)
         return (bridge_json(rows, currency, "month", scope),

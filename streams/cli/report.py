@@ -44,6 +44,7 @@ Examples:
   mrr report bridge --from 2024-01 --to 2024-06
   mrr report kpis --period quarter --json
   mrr report bridge --from 2024-03 --to 2024-03 --known-at 2024-04-03T00:00:00Z
+  mrr report restatements --period month --from 2024-01 --to 2024-12
   mrr report customer --customer cus_123 --as-of 2024-03-31T23:59:59Z
   mrr report kpis --csv --out kpis.csv --chart kpis.png
   mrr report cohorts --from 2024-01 --chart cohorts.png
@@ -245,8 +246,8 @@ def write_chart(chart: str | None, draw: Callable[[str], Any]) -> None:
 
 @click.group("report", epilog=_EPILOG)
 def command() -> None:
-    """MRR reports: bridge, snapshot, kpis, movements, customer; analytics: cohorts, segments,
-    unit-economics (and `mrr forecast`, `mrr simulate price`).
+    """MRR reports: bridge, snapshot, kpis, movements, customer, restatements; analytics: cohorts,
+    segments, unit-economics (and `mrr forecast`, `mrr simulate price`).
 
     Money is in the reporting currency (converted per MRR_SPEC.md §2). With --json, money is a
     decimal string in major units ("166.67") and ratios are decimal strings with 4 places
@@ -329,6 +330,27 @@ def movements_command(opts: ReportOptions) -> None:
 
     payload = run_report(opts, query)
     emit(opts, payload, lambda: _render.movements(payload))
+
+
+@command.command("restatements", epilog=_EPILOG)
+@report_options
+def restatements_command(opts: ReportOptions) -> None:
+    """Closed periods whose bridge changed after they closed, and the late events that caused it.
+
+    A period is closed at its end (recorded time). For each period closed by --known-at (default
+    now), its bridge as known at its end is compared with the bridge as known at --known-at;
+    periods that differ are listed with the change of opening MRR, each movement type, FX impact
+    and closing MRR, and the events (or FX rates) recorded after the close that changed it.
+    """
+    from projections.queries import resolve_periods
+    from projections.queries.restatements import csv_rows, restatements, restatements_json
+
+    def query(conn: Any, scope: Any, currency: str) -> dict[str, Any]:
+        periods = resolve_periods(conn, opts.period, scope, opts.from_, opts.to)
+        return restatements_json(restatements(conn, periods, scope), currency, opts.period, scope)
+
+    payload = run_report(opts, query)
+    emit(opts, payload, lambda: _render.restatements(payload), csv_rows=csv_rows(payload))
 
 
 @command.command("customer", epilog=_EPILOG)
