@@ -1,14 +1,15 @@
-"""`python -m bench [engine|projector|worker|ingest] [options]`: run one benchmark (default: engine).
+"""`python -m bench [engine|projector|worker|ingest|replay] [options]`: run one benchmark (default: engine).
 
 `python -m bench` alone (what `make bench` runs) runs the engine benchmark with its defaults
 (see `bench.engine`); `python -m bench projector --events N` the projector one
 (`bench.projector`), `python -m bench worker …` the worker one (`bench.worker`),
-`python -m bench ingest …` the HTTP ingest API one (`bench.ingest`).
+`python -m bench ingest …` the HTTP ingest API one (`bench.ingest`), `python -m bench replay …`
+the replay one against its read ceiling (`bench.replay`).
 """
 
 import sys
 
-BENCHMARKS = ("engine", "projector", "worker", "ingest")
+BENCHMARKS = ("engine", "projector", "worker", "ingest", "replay")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
         from bench.worker import main as run
     elif name == "ingest":
         from bench.ingest import main as run
+    elif name == "replay":
+        from bench.replay import main as run
     else:
         from bench.engine import main as run
     return run(args)

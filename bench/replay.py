@@ -1,0 +1,135 @@
+"""Replay benchmark: `mrr replay` over a demo ledger, against the read ceiling measured in the
+same run.
+
+    python -m bench replay --events 1000000
+
+1. About N demo events (`ledger.demo.generate_business`, `recorded_at` = arrival) are published
+   to a fresh 12-partition topic, and the projections are brought to the ledger's end without
+   a worker (a replay into the empty database, swapped in: the live schema a real replay would
+   replace).
+2. Ceiling: the same topic read with raw aiokafka `getmany` (`ledger.kafka.scan.scan_topic`,
+   the replay's own reader settings) and every value decoded with msgspec into its event Struct
+   (`ledger.upcast.decode_stored`), nothing else: what a replay could do at best.
+3. Replay: `mrr replay --json` as a subprocess (startup included), timed from spawn to exit,
+   with the phase times it reports (reading, computing, loading, verifying, swapping).
+
+Reported: both rates, their ratio, the phase breakdown and the replay's peak RSS. Kafka and
+PostgreSQL are `MRR_KAFKA_BOOTSTRAP` / `MRR_DATABASE_URL` if set, else throwaway servers of the
+test stack; everything shares this machine's cores. Nothing here is part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from bench.machine import describe
+from bench.worker import demo_arrivals, fresh_database, servers
+from ledger.kafka.topics import ensure_topics
+from projections.migrate import upgrade
+
+PARTITIONS = 12
+MRR = str(Path(sys.executable).with_name("mrr"))
+
+
+def log(message: str) -> None:
+    print(message, flush=True, file=sys.stderr)
+
+
+async def measure_ceiling(bootstrap: str, topic: str, ends: dict[int, int]) -> dict[str, Any]:
+    """Raw `getmany` + msgspec decode of the whole topic: events/s."""
+    from ledger.kafka.scan import scan_topic
+    from ledger.upcast import decode_stored
+
+    started = time.perf_counter()
+    count = 0
+    async for raws in scan_topic(bootstrap, topic, ends):
+        for raw in raws:
+            decode_stored(raw.value or b"")
+        count += len(raws)
+    seconds = time.perf_counter() - started
+    return {"events": count, "seconds": round(seconds, 2), "events_per_second": round(count / seconds)}
+
+
+def run_replay(env: dict[str, str], args: list[str]) -> dict[str, Any]:
+    """`mrr replay --json ARGS`: wall time from spawn to exit, its result line and peak RSS."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run([MRR, "replay", "--json", *args], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"mrr replay failed ({done.returncode}): {done.stderr[-2000:]}")
+    result = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")][-1]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return {"seconds": round(seconds, 2), "events": result["events"], "rows": result["rows"],
+            "events_per_second": round(result["events"] / seconds), "phases": result["seconds"],
+            "peak_rss_mib": round(max(peak, before) / 1024)}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    from tests.worker.support import end_offsets, publish_arrivals
+
+    load_before = os.getloadavg()
+    started = time.perf_counter()
+    arrivals = demo_arrivals(args.events, args.seed, args.months)
+    log(f"generated {len(arrivals):,} demo events in {time.perf_counter() - started:.1f} s")
+    with servers() as (bootstrap, server_url, origin):
+        async with fresh_database(server_url) as url:
+            await upgrade(url)
+            topic = "bench-replay-" + uuid.uuid4().hex[:8]
+            await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
+            started = time.perf_counter()
+            await publish_arrivals(bootstrap, topic, arrivals)
+            ends = await end_offsets(bootstrap, topic)
+            log(f"published {sum(ends.values()):,} events in {time.perf_counter() - started:.1f} s")
+            env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
+            env.update(MRR_KAFKA_BOOTSTRAP=bootstrap, MRR_DATABASE_URL=url, MRR_LEDGER_TOPIC=topic)
+            log("first replay (fills the live schema the measured replay replaces) ...")
+            first = run_replay(env, [])
+            runs = []
+            for i in range(args.runs):
+                log(f"run {i + 1}/{args.runs}: ceiling (raw getmany + msgspec decode) ...")
+                ceiling = await measure_ceiling(bootstrap, topic, ends)
+                log(f"  {ceiling['events_per_second']:,} events/s; mrr replay ...")
+                replay = run_replay(env, [])
+                log(f"  {replay['events_per_second']:,} events/s ({replay['phases']})")
+                runs.append({"ceiling": ceiling, "replay": replay,
+                             "ratio": round(replay["events_per_second"] / ceiling["events_per_second"], 3)})
+    return {"machine": describe().replace(" (1 used)", "") + "; broker, PostgreSQL and the replay share them",
+            "loadavg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
+            "servers": origin, "events": sum(ends.values()), "first_replay": first, "runs": runs}
+
+
+def print_report(report: dict[str, Any]) -> None:
+    print(f"machine: {report['machine']}\nservers: {report['servers']}\nledger: {report['events']:,} events")
+    print(f"{'run':>3}  {'ceiling ev/s':>13}  {'replay ev/s':>12}  {'ratio':>6}  phases (s)")
+    for i, run in enumerate(report["runs"], start=1):
+        phases = ", ".join(f"{k} {v}" for k, v in run["replay"]["phases"].items())
+        print(f"{i:>3}  {run['ceiling']['events_per_second']:>13,}  {run['replay']['events_per_second']:>12,}  "
+              f"{run['ratio']:>6.1%}  {phases}; peak RSS {run['replay']['peak_rss_mib']:,} MiB")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench replay", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000, help="demo events in the ledger")
+    parser.add_argument("--runs", type=int, default=2, help="ceiling + replay measurements")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    args = parser.parse_args(argv)
+    report = asyncio.run(run(args))
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print_report(report)
+    return 0
