@@ -1,7 +1,7 @@
 """Prometheus business gauges read from the projections (DESIGN.md decision 7, docs/metrics.md).
 
 `snapshot.take_snapshot` runs the existing report queries (bridge, KPIs) plus one segment query
-on a `Connection`; `refresher.SnapshotRefresher` does that in the background every N seconds;
+and reads the last `mrr verify` summary (`verify.read_verify`) on a `Connection`; `refresher.SnapshotRefresher` does that in the background every N seconds;
 `collector.BusinessCollector` serves the latest snapshot from its synchronous `collect()`.
 """
 

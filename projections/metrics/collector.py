@@ -5,7 +5,8 @@ it renders the snapshot the refresher last swapped in (one attribute assignment,
 reports how old it is. Business values are gauges, never counters: a restatement can lower a
 month's movements. Money is in the reporting currency, named by the `currency` label on every
 money gauge, as float major units (see `units.py`); ratios are fractions. Undefined ratios (a
-zero denominator) are left out rather than exported as 0 or NaN. Names: docs/metrics.md.
+zero denominator) are left out rather than exported as 0 or NaN. The `mrr_verify_*` gauges exist
+only once `mrr verify` has stored a result (absent = never verified). Names: docs/metrics.md.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class BusinessCollector(Collector):
         snap = self.snapshot
         if snap is not None:
             yield from _business(snap)
+            yield from _verify(snap)
 
     def describe(self) -> list[Metric]:
         return []  # dynamic: do not call collect() at registration time
@@ -108,3 +110,15 @@ def _business(snap: BusinessSnapshot) -> Iterator[Metric]:
         for value, minor in snap.segments.get(dimension, {}).items():
             g.add_metric([value, c], major(minor, c) or 0.0)
         yield g
+
+
+def _verify(snap: BusinessSnapshot) -> Iterator[Metric]:
+    """The last `mrr verify` result; nothing at all when none is stored (so an alert on
+    `mrr_verify_differences > 0` stays silent and `absent(mrr_verify_timestamp_seconds)` shows it)."""
+    if (verify := snap.verify) is None:
+        return
+    yield GaugeMetricFamily("mrr_verify_differences",
+                            "Differences between the projections and the ledger recomputed from scratch "
+                            "that the last `mrr verify` found (0: none).", value=verify.differences)
+    yield GaugeMetricFamily("mrr_verify_timestamp_seconds",
+                            "Unix time the last `mrr verify` checked the projections.", value=verify.timestamp)

@@ -2,8 +2,9 @@
 
 Nothing here re-derives a KPI: the current and previous month come from `queries.bridge` and
 `queries.kpis` exactly as `mrr report bridge|kpis --period month` computes them at the same
-`as_of`/`known_at`; only the segment breakdown (`segments.py`) is a query of its own. Money stays
-in integer minor units (averages as exact Decimals) until `units.major` at export time.
+`as_of`/`known_at`; only the segment breakdown (`segments.py`) is a query of its own, and the last
+`mrr verify` summary (`verify.py`) is one row of `projection_meta`, read in the same transaction.
+Money stays in integer minor units (averages as exact Decimals) until `units.major` at export time.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from projections.queries.bridge import BridgeRow, bridge
 from projections.queries.common import Scope
 from projections.queries.kpis import Kpis, kpis
 from projections.metrics.segments import DIMENSIONS, mrr_by, top_n
+from projections.metrics.verify import VerifyStatus, read_verify
 
 DEFAULT_TOP_N = 20
 
@@ -36,6 +38,8 @@ class BusinessSnapshot:
     previous_kpis: Kpis
     segments: dict[str, dict[str, int]] = field(default_factory=dict)
     """dimension (plan, billing_interval, currency) -> label value -> MRR minor units (top N + other)."""
+    verify: VerifyStatus | None = None
+    """The last `mrr verify` summary; None when no verify ever ran (no mrr_verify_* gauge then)."""
 
 
 def month_periods(as_of: dt.datetime) -> tuple[Period, Period]:
@@ -55,4 +59,4 @@ def take_snapshot(conn: Connection, currency: str, *, as_of: dt.datetime | None 
     previous_kpis, current_kpis = kpis(conn, rows, scope, currency)
     segments = {d: top_n(mrr_by(conn, scope, d), top) for d in DIMENSIONS}
     return BusinessSnapshot(currency, scope.as_of, time.time(), rows[1], rows[0],
-                            current_kpis, previous_kpis, segments)
+                            current_kpis, previous_kpis, segments, read_verify(conn))

@@ -1,18 +1,26 @@
 """End to end with a real Prometheus: it scrapes `mrr exporter` and a real `mrr worker`, and its
-HTTP API returns mrr_mrr equal to `mrr report kpis` to the cent and worker counters > 0."""
+HTTP API returns mrr_mrr equal to `mrr report kpis` to the cent and worker counters > 0; the
+verify gauges are absent until `mrr verify` runs, then say 0 differences and the verify alerts'
+expressions (deploy/prometheus/rules/business.yml) match nothing."""
 
 from __future__ import annotations
 
 import asyncio
 import signal
+import subprocess
+import time
 from pathlib import Path
 from typing import Callable
+
+import yaml
 
 from tests.metrics.business import business, current_row, mrr_json
 from tests.metrics.conftest import new_database
 from tests.stack.prometheus import query
 from tests.stack.base import free_port, spawn, tail
 from tests.worker.support import MRR, new_topic, publish, start_worker, wait_caught_up
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def wait_for(base_url: str, promql: str, timeout: float = 60) -> list[dict]:
@@ -67,6 +75,8 @@ async def test_prometheus_scrapes_exporter_and_worker(
         assert float(mrr[0]["value"][1]) == float(report["mrr"])
         assert round(float(mrr[0]["value"][1]) * 100) == round(float(report["mrr"]) * 100) == 45900
         assert float(applied[0]["value"][1]) == 13
+        assert await wait_for(base, 'absent(mrr_verify_timestamp_seconds{job="exporter"})')
+        assert not await asyncio.to_thread(query, base, "mrr_verify_differences")
         for promql in ('mrr_worker_batches_total{job="worker"} > 0',
                        'mrr_worker_events_consumed_total{job="worker"} > 0',
                        'mrr_worker_event_time_lag_seconds_count{job="worker"} > 0',
@@ -76,6 +86,20 @@ async def test_prometheus_scrapes_exporter_and_worker(
                        'mrr_movements_month_to_date{job="exporter", type="churn"} < 0',
                        'mrr_metrics_snapshot_age_seconds{job="exporter"} < 30'):
             assert await wait_for(base, promql, timeout=30), promql
+
+        before = time.time()
+        verify = await asyncio.to_thread(subprocess.run, [MRR, "verify"], env=env, cwd=tmp_path,
+                                         capture_output=True, text=True, timeout=300)
+        assert verify.returncode == 0, verify.stdout + verify.stderr
+        assert await wait_for(base, 'mrr_verify_differences{job="exporter"} == 0', timeout=30)
+        [stamp] = await wait_for(base, 'mrr_verify_timestamp_seconds{job="exporter"}', timeout=30)
+        assert before - 1 <= float(stamp["value"][1]) <= time.time()
+        rules = yaml.safe_load((REPO / "deploy/prometheus/rules/business.yml").read_text())
+        verify_alerts = {r["alert"]: r["expr"] for g in rules["groups"] for r in g["rules"]
+                         if r.get("alert", "").startswith("MrrVerify")}
+        assert set(verify_alerts) == {"MrrVerifyFoundDifferences", "MrrVerifyStale"}
+        for name, expr in verify_alerts.items():
+            assert await asyncio.to_thread(query, base, expr) == [], name
     finally:
         if exporter.poll() is None:
             exporter.send_signal(signal.SIGTERM)
