@@ -9,7 +9,7 @@ Generates the demo business scaled to about N events (capped at N), stamps each 
 type for reference events) with increasing offsets per partition. Then it applies them in arrival
 order, `--batch` records (default 5,000) per `apply_batch`, i.e. per transaction, into a fresh
 SQLite file and a fresh PostgreSQL schema, and times only the `apply_batch` calls (with the
-worker's garbage-collector settings, `streams.cli.worker.tune_gc`).
+worker's garbage-collector settings, `streams.gc_settings.tune_gc`).
 
 PostgreSQL is `MRR_DATABASE_URL` if set (the benchmark works in a schema of its own, dropped at
 the end), else a throwaway server started with the test stack's `tests.stack.postgres`
@@ -41,7 +41,7 @@ from projections.bulk import PORTABLE
 from projections.engine import MrrSettings
 from projections.projector import Projector
 from projections.store import ProjectionStore, sqlite_url
-from streams.cli.worker import tune_gc
+from streams.gc_settings import tune_gc
 
 PARTITIONS = 12
 

@@ -34,6 +34,8 @@ ROW_KINDS = (
     (schema.fx_impacts, FxImpact, "fx_impacts"),
 )
 
+_TABLE_NAMES = tuple(str(table.name) for table, _, _ in ROW_KINDS)
+
 
 class CurrentRow(msgspec.Struct, gc=False):
     """A current row of one customer: stored (`id`) or inserted earlier in this batch (`pending`).
@@ -69,10 +71,10 @@ class CustomerState:
     customer_id: str
     reporting_currency: str
     events: list[EventBase] = field(default_factory=list)
-    settled: dict[str, list[CurrentRow]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
+    settled: dict[str, list[CurrentRow]] = field(default_factory=lambda: {name: [] for name in _TABLE_NAMES})
     """Per table, the current rows of the engine's output rows so far, in the same order
     (`TimelineParts.rows[attribute][:len(settled)]`): a resumed run leaves them alone."""
-    open: dict[str, list[CurrentRow]] = field(default_factory=lambda: {t.name: [] for t, _, _ in ROW_KINDS})
+    open: dict[str, list[CurrentRow]] = field(default_factory=lambda: {name: [] for name in _TABLE_NAMES})
     """Per table, every other current row: the tail of the last timeline, and all rows loaded
     from the database (in id order) until the engine's run is matched to them."""
     last_recorded: dt.datetime | None = None

@@ -67,6 +67,8 @@ def diff_parts(settled: list[CurrentRow], others: list[CurrentRow], rows: list[A
         others[:0] = settled[kept:]
         del settled[kept:]
     fresh = rows[len(settled):]
+    if not fresh and not tail and not others:  # nothing before, nothing now (most tables, most steps)
+        return []
     changed = diff_rows(others, fresh + tail, at, supersede, inserts)
     if fresh:  # every value now is the `value` of exactly one current row
         by_value = {id(row.value): row for row in others}

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from operator import itemgetter
 from typing import Any, Callable
 
 import msgspec
@@ -137,18 +138,26 @@ async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, rev
 
 
 def _records(table: Table, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
-    """Rows as tuples in column order, with JSON columns as text (what binary COPY expects)."""
-    json_columns = {c.name for c in table.c if isinstance(c.type, JSON)}
+    """Rows as tuples in column order, with JSON columns as text (what binary COPY expects).
+    Instants must be timezone-aware (the engine's and the events' always are; checked on the
+    first row, as `UtcDateTime` would refuse a naive one)."""
     names = [c.name for c in table.c]
-
-    def value(column: str, v: Any) -> Any:
-        if column in json_columns:
-            return msgspec.json.encode(v).decode()
-        if isinstance(v, dt.datetime) and v.tzinfo is None:
-            raise ValueError(f"{table.name}.{column}: naive datetime {v!r}")
-        return v
-
-    return [tuple(value(n, row[n]) for n in names) for row in rows]
+    json_at = [i for i, c in enumerate(table.c) if isinstance(c.type, JSON)]
+    for name in names:
+        value = rows[0][name] if rows else None
+        if isinstance(value, dt.datetime) and value.tzinfo is None:
+            raise ValueError(f"{table.name}.{name}: naive datetime {value!r}")
+    pick = itemgetter(*names)
+    if not json_at:
+        return [pick(row) for row in rows]
+    encode = msgspec.json.encode
+    out = []
+    for row in rows:
+        values = list(pick(row))
+        for i in json_at:
+            values[i] = encode(values[i]).decode()
+        out.append(tuple(values))
+    return out
 
 
 async def swap_in(conn: AsyncConnection, name: str, *, lock_timeout_seconds: float = 30.0) -> str:

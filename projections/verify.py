@@ -28,7 +28,7 @@ from ledger.events import (
 )
 from ledger.ports import LedgerRecord
 from projections import schema
-from projections.customer_state import ROW_KINDS, row_to_struct
+from projections.customer_state import ROW_KINDS
 from projections.dedupe import content
 from projections.engine import FxTable, MrrSettings, compute_timeline
 
@@ -129,8 +129,14 @@ def read_state(conn: Connection) -> ProjectionState:
     REPEATABLE READ or SQLite's)."""
     state = ProjectionState()
     for table, cls, _ in ROW_KINDS:
-        query = select(table).where(table.c.superseded_at.is_(None))
-        state.rows[table.name] = Counter(row_to_struct(cls, row) for row in conn.execute(query).mappings())
+        fields = cls.__struct_fields__
+        query = select(*(table.c[name] for name in fields)).where(table.c.superseded_at.is_(None))
+        if "event_ids" in fields:  # stored as a JSON list, a tuple in the engine's rows
+            at = fields.index("event_ids")
+            rows = (cls(*row[:at], tuple(row[at]), *row[at + 1:]) for row in conn.execute(query))
+        else:
+            rows = (cls(*row) for row in conn.execute(query))
+        state.rows[table.name] = Counter(rows)
     columns = {
         "events": ("event_id", "partition", "offset"),
         "fx_rates": ("event_id", "base", "quote", "effective_date", "rate"),

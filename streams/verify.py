@@ -23,6 +23,7 @@ from projections.projector import settings_json
 from projections.store import ProjectionStore, read_meta, read_offsets
 from projections.verify import Difference, VerifyResult, compare, customers_of, expected_state, read_state
 from streams.config import Config
+from streams.gc_settings import paused_gc
 from streams.ledger_snapshot import Progress, ledger_ends, read_ledger
 
 log = logging.getLogger(__name__)
@@ -69,9 +70,10 @@ async def verify_store(store: ProjectionStore, config: Config, *,
             notes.append(Difference("projection_meta", "different", None,
                                     f"settings: projections built with {stored_settings}, configured "
                                     f"{settings_json(config.mrr_settings())} (replay to change them)"))
-    expected = expected_state(snapshot.records, ends, settings)
-    result = compare(expected, actual, checked_at=dt.datetime.now(dt.UTC),
-                     customers=customers_of(snapshot.records))
+    with paused_gc():
+        expected = expected_state(snapshot.records, ends, settings)
+        result = compare(expected, actual, checked_at=dt.datetime.now(dt.UTC),
+                         customers=customers_of(snapshot.records))
     result.differences[:0] = notes
     return result
 

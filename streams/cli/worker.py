@@ -79,29 +79,13 @@ async def _preflight(config: object) -> None:
     await require_head(projections_url(config), engine_options(config))  # type: ignore[arg-type]
 
 
-GC_THRESHOLDS = (10_000, 10, 1_000)
-"""The worker allocates millions of short-lived engine rows per minute and keeps a large customer
-cache. With CPython's default (700, 10, 10) collection took ~15 % of the projector benchmark and
-full collections ran every few seconds, each pausing the worker for about a second (measured
-with a gc callback on `python -m bench worker`); larger young-generation thresholds cut the
-first, a large third threshold makes full collections rare. Most garbage here has no cycles
-and is freed by reference counting anyway."""
-
-
-def tune_gc() -> None:
-    """Freeze the start-up objects (never collectable) and collect less often."""
-    import gc
-
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def run_worker(config: object, loglevel: str) -> int:
     """Run the Faust worker until it stops; return the process exit status."""
     import faust
 
     from streams.worker.app import WorkerRuntime, create_app
+
+    from streams.gc_settings import tune_gc
 
     tune_gc()
     runtime = WorkerRuntime(config)  # type: ignore[arg-type]
