@@ -43,6 +43,7 @@ from projections.rebuild import RebuiltProjection
 REPLAY_SCHEMA = "mrr_replay"
 """Where `mrr replay` builds the projections it swaps in."""
 JOB_TABLE = "replay_job"
+MAINTENANCE_WORK_MEM = "256MB"
 _PG = postgresql.dialect()
 
 
@@ -108,6 +109,8 @@ async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, rev
     """Create the projection tables in schema `name`, COPY `rebuilt` into them, then build the
     indexes, set the id sequences and analyze. Returns rows loaded per table."""
     tables = tables_in(name)
+    # Index builds sort in memory up to this much (default 64 MB: external sorts on disk).
+    await conn.execute(text(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'"))
     for table in tables:
         await conn.execute(CreateTable(table))
     raw = (await conn.get_raw_connection()).driver_connection

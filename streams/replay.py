@@ -40,7 +40,7 @@ from projections.verify import VerifyResult, compare, customers_of, expected_sta
 from streams.config import Config
 from streams.gc_settings import paused_gc
 from streams.ledger_snapshot import LedgerSnapshot, ledger_ends, read_ledger
-from streams.verify import record_result
+from streams.verify import UNTIL_KEY, record_result
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +149,7 @@ async def _replay(engine: AsyncEngine, url: str, config: Config, request: Replay
     snapshot: LedgerSnapshot | None = None
     if outcome.stage == "reading":
         snapshot = await _read(config, outcome, until, reporter)
-        await _load(engine, name, snapshot, settings, outcome, reporter)
+        await _load(engine, name, snapshot, settings, until, outcome, reporter)
     if outcome.stage == "loaded":
         snapshot = snapshot or await _read(config, outcome, until, reporter)
         await _verify(engine, url, name, snapshot, settings, outcome, reporter)
@@ -186,10 +186,12 @@ async def _read(config: Config, outcome: ReplayOutcome, until: dt.datetime | Non
 
 
 async def _load(engine: AsyncEngine, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
-                outcome: ReplayOutcome, reporter: Reporter) -> None:
+                until: dt.datetime | None, outcome: ReplayOutcome, reporter: Reporter) -> None:
     reporter.phase("computing", events=len(snapshot.records))
     with _timed(outcome, "computing"), paused_gc():
         rebuilt = rebuild(snapshot.records, snapshot.ends, settings)
+    if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
+        rebuilt.tables["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
     outcome.rows = rebuilt.row_count()
     reporter.phase("loading", rows=outcome.rows)
     with _timed(outcome, "loading"):

@@ -29,6 +29,9 @@ from streams.ledger_snapshot import Progress, ledger_ends, read_ledger
 log = logging.getLogger(__name__)
 
 META_KEY = "verify"
+UNTIL_KEY = "until_recorded"
+"""`projection_meta` key of a side rebuild made with `mrr replay --until-recorded T` (T, RFC 3339):
+it holds only the events recorded up to T, so verification reads the ledger with that cutoff."""
 
 
 class VerifySummary(msgspec.Struct):
@@ -48,6 +51,7 @@ async def verify_store(store: ProjectionStore, config: Config, *,
         async with conn.begin():
             stored = await conn.run_sync(read_offsets)
             stored_settings = await conn.run_sync(read_meta, "settings")
+            until = await conn.run_sync(read_meta, UNTIL_KEY)
             available = await ledger_ends(config)
             notes: list[Difference] = []
             ends: dict[int, int] = {}
@@ -57,7 +61,8 @@ async def verify_store(store: ProjectionStore, config: Config, *,
                     notes.append(Difference("projection_offsets", "different", None,
                                             f"partition {p}: stored {stored.get(p, 0)} is beyond the "
                                             f"ledger's end {available.get(p, 0)}"))
-            snapshot = await read_ledger(config, ends, progress=progress)
+            snapshot = await read_ledger(config, ends, progress=progress,
+                                         until_recorded=dt.datetime.fromisoformat(until) if until else None)
             actual = await conn.run_sync(read_state)
     settings = config.mrr_settings()
     if stored_settings is not None:

@@ -11,6 +11,8 @@ from typing import Any
 
 import click
 
+from streams.cli._options import instant as _instant
+
 _EPILOG = """\b
 Examples:
   mrr replay                              rebuild, verify, swap in (the worker keeps running)
@@ -18,7 +20,9 @@ Examples:
   mrr replay --until-recorded 2024-04-03T00:00:00Z --into mrr_apr3
                                           history as known then, kept in schema mrr_apr3
   mrr replay --setting churn_recognition=on_request --into mrr_onreq
-  MRR_DATABASE_SCHEMA=mrr_onreq mrr report bridge     report on the side schema
+  MRR_DATABASE_SCHEMA=mrr_onreq MRR_CHURN_RECOGNITION=on_request mrr report bridge
+                                          report on it (with the settings it was built with)
+  mrr replay --abort --into mrr_onreq     drop it
 
 \b
 Exit status:
@@ -104,17 +108,6 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
                                      param_hint="--setting")
         values[name] = value
     return values
-
-
-def _instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    from projections.periods import parse_instant
-
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @click.command("replay", epilog=_EPILOG)

@@ -19,6 +19,8 @@ from typing import Any, Callable
 
 import click
 
+from streams.cli._options import instant as _instant
+
 PERIOD_CHOICES = ("day", "week", "month", "quarter", "year")
 
 _EPILOG = """\b
@@ -51,17 +53,6 @@ Examples:
   mrr report segments --by attribute:country --top 5
   mrr report unit-economics --ltv-window 3 --json
 """
-
-
-def _instant(_ctx: click.Context, _param: click.Parameter, value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    from projections.periods import parse_instant
-
-    try:
-        return parse_instant(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 @dataclass

@@ -33,14 +33,19 @@ def run_mrr(args: Sequence[str], env: dict[str, str], timeout: float = 300) -> s
     return subprocess.run([MRR, *args], env=env, capture_output=True, text=True, timeout=timeout)
 
 
-def bridge_report(env: dict[str, str]) -> dict[str, Any]:
-    """`mrr report bridge --json` without the instants it was asked at (they differ per call)."""
-    done = run_mrr(["report", "bridge", "--json"], env)
+def report(env: dict[str, str], *args: str) -> dict[str, Any]:
+    """`mrr report ARGS --json` without the instants it was asked at (they differ per call)."""
+    done = run_mrr(["report", *args, "--json"], env)
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
     for key in ("as_of", "known_at", "generated_at"):
         payload.pop(key, None)
     return payload
+
+
+def bridge_report(env: dict[str, str]) -> dict[str, Any]:
+    """`mrr report bridge --json` over every period (see `report`)."""
+    return report(env, "bridge")
 
 
 def json_lines(stdout: str) -> list[dict[str, Any]]:
