@@ -11,6 +11,12 @@ the current rows, the event index, the reference tables and the offsets are iden
 
 Duplicates and conflicts: the first copy of an `event_id` in (partition, offset) order wins,
 as it does for a live worker within a partition.
+
+Shards. Customers never interact except through FX rates, and a customer's events all live in
+one partition, so the work splits by partition (`shard`): each shard gets its partitions'
+customer events plus every FX rate, and computes its customers' rows on its own (`rebuild_shard`,
+one process each in `mrr replay`); the rows of all shards together are exactly the unsharded
+result up to row ids.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
+from ledger.events import EventBase, FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
 from projections import schema
 from projections.batch import Batch
@@ -45,52 +52,107 @@ class RebuiltProjection:
 
 
 class _InMemoryBatch(Batch):
-    """A `Batch` over an empty store: customers start blank, nothing is read or written."""
+    """A `Batch` over an empty store: customers start blank, nothing is read or written.
+    Without `reference`, events of no customer (FX rates) are applied but not indexed: another
+    shard indexes them."""
 
-    def __init__(self, records: list[LedgerRecord], settings: MrrSettings) -> None:
+    def __init__(self, records: list[LedgerRecord], settings: MrrSettings, reference: bool) -> None:
         super().__init__(None, records, settings, FxTable())  # type: ignore[arg-type]
+        self.reference = reference
 
     def _customers_looking_up_rates_since(self, day: dt.date) -> set[str]:
         return set()  # no stored customers: the ones in memory are checked step by step
 
     def _load(self, all_ids: list[str]) -> None:
         for cid in all_ids:
-            state = CustomerState(cid, self.reporting)
-            self.customers[cid] = state
+            self.customers[cid] = CustomerState(cid, self.reporting)
+
+    def _index(self, event: EventBase) -> None:
+        if self.reference or customer_of(event) is not None:
+            super()._index(event)
 
 
-def rebuild(records: Sequence[LedgerRecord], ends: Mapping[int, int],
-            settings: MrrSettings) -> RebuiltProjection:
-    """The projections of `records` (a whole ledger up to `ends`, the next offset per
-    partition) under `settings`, as rows for every projection table."""
-    ordered = sorted(records, key=lambda r: (r.partition, r.offset))
-    new, duplicates, conflicts = split_known(ordered, {})
-    batch = _InMemoryBatch(new, settings)
+def deduplicate(records: Sequence[LedgerRecord]) -> tuple[list[LedgerRecord], int, list[dict[str, Any]]]:
+    """The records to apply (first copy of each event id in (partition, offset) order), the
+    number of duplicates, and the `event_conflicts` rows."""
+    return split_known(sorted(records, key=lambda r: (r.partition, r.offset)), {})
+
+
+def shard(records: Sequence[LedgerRecord], count: int) -> list[list[LedgerRecord]]:
+    """`records` (deduplicated) split into at most `count` shards of whole partitions, balanced
+    by record count: a customer's events all live in one partition, so customers never span
+    shards. Events of no customer go to shard 0, which indexes them; FX rates go to every
+    shard too, since they convert every shard's customers."""
+    by_partition: dict[int, list[LedgerRecord]] = {}
+    rates: list[LedgerRecord] = []
+    for record in records:
+        if customer_of(record.event) is None:
+            by_partition.setdefault(-1, []).append(record)
+            if isinstance(record.event, FxRatePublished):
+                rates.append(record)
+        else:
+            by_partition.setdefault(record.partition, []).append(record)
+    reference = by_partition.pop(-1, [])
+    sizes = sorted(by_partition.items(), key=lambda item: -len(item[1]))
+    shards: list[list[LedgerRecord]] = [[] for _ in range(max(1, min(count, len(sizes))))]
+    for _, part in sizes:
+        min(shards, key=len).extend(part)
+    shards[0].extend(reference)
+    for other in shards[1:]:
+        other.extend(rates)
+    return shards
+
+
+def rebuild_shard(records: list[LedgerRecord], settings: MrrSettings, *, index: int = 0,
+                  count: int = 1) -> dict[str, list[dict[str, Any]]]:
+    """Rows of one shard (`shard`): ids of the bitemporal tables are `k * count + index + 1`
+    for the shard's k-th row, so shards never collide and each customer's rows keep their
+    order; shard 0 also indexes the events of no customer."""
+    batch = _InMemoryBatch(records, settings, reference=index == 0)
     batch.compute()
-    out = RebuiltProjection(applied=len(new), duplicates=duplicates, conflicts=len(conflicts),
-                            customers=len(batch.customers))
-    positions = {r.event.event_id: (r.partition, r.offset) for r in new}
+    positions = {r.event.event_id: (r.partition, r.offset) for r in records}
+    tables: dict[str, list[dict[str, Any]]] = {}
     for name, rows in batch.inserts.items():
         if name in BITEMPORAL:
             rows = [row for row in rows if not row.pop("_drop", False)]
-            for row_id, row in enumerate(rows, start=1):
-                row["id"] = row_id
+            for k, row in enumerate(rows):
+                row["id"] = k * count + index + 1
         elif name == "events":
             for row in rows:
                 row["partition"], row["offset"] = positions[row["event_id"]]
-        out.tables[name] = rows
-    for name in (*BITEMPORAL, "events", "fx_rates", "acquisition_costs", "customer_attributes"):
-        out.tables.setdefault(name, [])
-    out.tables["event_conflicts"] = conflicts
-    out.tables["customer_fx_lookups"] = [
+        tables[name] = rows
+    tables["customer_fx_lookups"] = [
         {"customer_id": c.customer_id, "last_lookup_day": c.last_fx_lookup}
         for c in batch.customers.values() if c.last_fx_lookup is not None
     ]
-    out.tables["projection_offsets"] = [
-        {"partition": p, "next_offset": o} for p, o in sorted(ends.items())
-    ]
-    out.tables["projection_meta"] = [
-        {"key": "settings", "value": settings_json(settings)},
-        {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
-    ]
+    return tables
+
+
+def ledger_rows(ends: Mapping[int, int], settings: MrrSettings,
+                conflicts: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The rows that belong to no shard: conflicts, offsets (the replay's end offsets) and meta."""
+    return {
+        "event_conflicts": conflicts,
+        "projection_offsets": [{"partition": p, "next_offset": o} for p, o in sorted(ends.items())],
+        "projection_meta": [
+            {"key": "settings", "value": settings_json(settings)},
+            {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
+        ],
+    }
+
+
+def rebuild(records: Sequence[LedgerRecord], ends: Mapping[int, int],
+            settings: MrrSettings, shards: int = 1) -> RebuiltProjection:
+    """The projections of `records` (a whole ledger up to `ends`, the next offset per
+    partition) under `settings`, as rows for every projection table, computed in this process
+    (`shards` > 1 only to check that sharding changes nothing)."""
+    new, duplicates, conflicts = deduplicate(records)
+    parts = shard(new, shards)
+    out = RebuiltProjection(applied=len(new), duplicates=duplicates, conflicts=len(conflicts),
+                            customers=len({customer_of(r.event) for r in new} - {None}))
+    out.tables = {t.name: [] for t in schema.metadata.sorted_tables}
+    for index, part in enumerate(parts):
+        for name, rows in rebuild_shard(part, settings, index=index, count=len(parts)).items():
+            out.tables[name].extend(rows)
+    out.tables.update(ledger_rows(ends, settings, conflicts))
     return out

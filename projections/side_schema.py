@@ -28,7 +28,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from operator import itemgetter
-from typing import Any, Callable
+from typing import Any, Mapping
 
 import msgspec
 from sqlalchemy import JSON, MetaData, Table, text
@@ -104,25 +104,31 @@ async def drop_tables(conn: AsyncConnection, name: str) -> None:
     await conn.execute(text(f"DROP TABLE IF EXISTS {_quote(name)}.alembic_version"))
 
 
-async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, revision: str | None,
-               progress: Callable[[str, int], None] | None = None) -> dict[str, int]:
-    """Create the projection tables in schema `name`, COPY `rebuilt` into them, then build the
-    indexes, set the id sequences and analyze. Returns rows loaded per table."""
-    tables = tables_in(name)
+async def create_tables(conn: AsyncConnection, name: str) -> None:
+    """Create the projection tables in schema `name`, without their secondary indexes."""
+    for table in tables_in(name):
+        await conn.execute(CreateTable(table))
+
+
+async def copy_rows(driver_connection: Any, name: str, rows: Mapping[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Binary COPY of `rows` (table name -> row dicts) into schema `name`, on an asyncpg
+    connection (in the caller's transaction, if any). Returns rows copied per table."""
+    copied: dict[str, int] = {}
+    for table in tables_in(name):
+        batch = rows.get(table.name, [])
+        if batch:
+            await driver_connection.copy_records_to_table(
+                table.name, schema_name=name, columns=[c.name for c in table.c], records=_records(table, batch))
+        copied[table.name] = len(batch)
+    return copied
+
+
+async def finish_load(conn: AsyncConnection, name: str, revision: str | None) -> None:
+    """After the COPY: build the indexes, set the id sequences past the loaded ids, record the
+    Alembic revision and analyze every table of schema `name`."""
     # Index builds sort in memory up to this much (default 64 MB: external sorts on disk).
     await conn.execute(text(f"SET LOCAL maintenance_work_mem = '{MAINTENANCE_WORK_MEM}'"))
-    for table in tables:
-        await conn.execute(CreateTable(table))
-    raw = (await conn.get_raw_connection()).driver_connection
-    loaded: dict[str, int] = {}
-    for table in tables:
-        rows = rebuilt.tables.get(table.name, [])
-        loaded[table.name] = len(rows)
-        if rows:
-            await raw.copy_records_to_table(table.name, schema_name=name, columns=[c.name for c in table.c],
-                                            records=_records(table, rows))
-        if progress is not None:
-            progress(table.name, len(rows))
+    tables = tables_in(name)
     for table in tables:
         for index in sorted(table.indexes, key=lambda i: i.name or ""):
             await conn.execute(CreateIndex(index))
@@ -137,6 +143,19 @@ async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, rev
         await conn.execute(text(f"INSERT INTO {_quote(name)}.alembic_version VALUES (:v)"), {"v": revision})
     for table in tables:
         await conn.execute(text(f"ANALYZE {_quote(name)}.{_quote(table.name)}"))
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under a SQLAlchemy one (same session and transaction)."""
+    return (await conn.get_raw_connection()).driver_connection
+
+
+async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, revision: str | None) -> dict[str, int]:
+    """Create the projection tables in schema `name`, COPY `rebuilt` into them and finish the
+    load (`finish_load`), all on `conn`. Returns rows loaded per table."""
+    await create_tables(conn, name)
+    loaded = await copy_rows(await driver_connection(conn), name, rebuilt.tables)
+    await finish_load(conn, name, revision)
     return loaded
 
 

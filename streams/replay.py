@@ -5,16 +5,17 @@ Stages, recorded in the schema's job table (`projections.side_schema`) so an int
 leaves the live projections untouched and can be resumed (`--resume`) or discarded (`--abort`):
 
 1. `reading`: the target is fixed (the ledger's end offsets when the replay started, the MRR
-   settings, the recorded-time cutoff); the ledger is read up to it (`streams.ledger_snapshot`)
-   and recomputed in memory (`projections.rebuild`).
-2. `loaded`: one transaction created the tables, COPYed every row, built the indexes.
+   settings, the recorded-time cutoff); the ledger is read up to it (`streams.ledger_snapshot`),
+   split into shards of whole partitions and recomputed in memory (`projections.rebuild`), one
+   process per shard, each COPYing its rows (`streams.replay_shards`).
+2. `loaded`: one transaction loaded the rows of no shard, built the indexes and marked it.
 3. `verified`: the loaded schema equals an independent from-scratch computation
    (`projections.verify`) of the same ledger records.
 4. swapped in (the schema is gone), or, for a side rebuild (`--until-recorded`, other
    settings), `kept` for comparison under its own name.
 
-A resumed replay keeps its target and starts at its stage; a replay killed while reading or
-loading reads and computes again (the load is one transaction, so nothing half-loaded remains).
+A resumed replay keeps its target and starts at its stage; a replay killed before `loaded`
+drops whatever its shards had copied and reads and computes again.
 One replay runs at a time (a PostgreSQL session advisory lock).
 """
 
@@ -32,13 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from projections import side_schema
 from projections.engine import MrrSettings
-from projections.migrate import head_revision
+from projections.migrate import head_revision, require_head
 from projections.projector import settings_json
-from projections.rebuild import rebuild
+from projections.rebuild import deduplicate, ledger_rows, shard
 from projections.store import ProjectionStore, schema_options
 from projections.verify import VerifyResult, compare, customers_of, expected_state, read_state
 from streams.config import Config
 from streams.gc_settings import paused_gc
+from streams.replay_shards import load_shards
 from streams.ledger_snapshot import LedgerSnapshot, ledger_ends, read_ledger
 from streams.verify import UNTIL_KEY, record_result
 
@@ -65,6 +67,8 @@ class ReplayRequest:
     """Other MRR settings (a side rebuild); None: the configured ones."""
     into: str | None = None
     """Schema of a side rebuild (default `mrr_side`)."""
+    jobs: int = 1
+    """Processes computing shards of the rebuild (`streams.replay_shards`)."""
 
 
 @dataclass
@@ -113,6 +117,7 @@ async def run_replay(config: Config, request: ReplayRequest, reporter: Reporter)
     from streams.bootstrap import engine_options, projections_url
 
     url = projections_url(config)
+    await require_head(url, engine_options(config))  # the live schema belongs to Alembic
     engine = create_async_engine(url, **engine_options(config))
     try:
         async with engine.connect() as guard:
@@ -149,7 +154,7 @@ async def _replay(engine: AsyncEngine, url: str, config: Config, request: Replay
     snapshot: LedgerSnapshot | None = None
     if outcome.stage == "reading":
         snapshot = await _read(config, outcome, until, reporter)
-        await _load(engine, name, snapshot, settings, until, outcome, reporter)
+        await _load(engine, url, name, snapshot, settings, until, request.jobs, outcome, reporter)
     if outcome.stage == "loaded":
         snapshot = snapshot or await _read(config, outcome, until, reporter)
         await _verify(engine, url, name, snapshot, settings, outcome, reporter)
@@ -185,20 +190,27 @@ async def _read(config: Config, outcome: ReplayOutcome, until: dt.datetime | Non
     return snapshot
 
 
-async def _load(engine: AsyncEngine, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
-                until: dt.datetime | None, outcome: ReplayOutcome, reporter: Reporter) -> None:
-    reporter.phase("computing", events=len(snapshot.records))
-    with _timed(outcome, "computing"), paused_gc():
-        rebuilt = rebuild(snapshot.records, snapshot.ends, settings)
+async def _load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot,
+                settings: MrrSettings, until: dt.datetime | None, jobs: int, outcome: ReplayOutcome,
+                reporter: Reporter) -> None:
+    new, _duplicates, conflicts = deduplicate(snapshot.records)
+    shards = shard(new, jobs)
+    async with engine.begin() as conn:
+        await side_schema.drop_tables(conn, name)
+        await side_schema.create_tables(conn, name)
+    reporter.phase("computing", events=len(new), shards=len(shards))
+    with _timed(outcome, "computing"):
+        copied = await load_shards(shards, url, name, settings)
+    shared = ledger_rows(snapshot.ends, settings, conflicts)
     if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
-        rebuilt.tables["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
-    outcome.rows = rebuilt.row_count()
-    reporter.phase("loading", rows=outcome.rows)
+        shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
+    reporter.phase("loading", rows=sum(copied.values()))
     with _timed(outcome, "loading"):
         async with engine.begin() as conn:
-            await side_schema.drop_tables(conn, name)
-            await side_schema.load(conn, name, rebuilt, head_revision())
+            await side_schema.copy_rows(await side_schema.driver_connection(conn), name, shared)
+            await side_schema.finish_load(conn, name, head_revision())
             await side_schema.set_job(conn, name, {"stage": "loaded"})
+    outcome.rows = sum(copied.values()) + sum(len(rows) for rows in shared.values())
     outcome.stage = "loaded"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -119,9 +120,11 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
               help="Rebuild under another MRR setting (repeatable; a side rebuild), e.g. "
                    "churn_recognition=on_request.")
 @click.option("--into", metavar="SCHEMA", help="Schema of a side rebuild [mrr_side].")
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Processes computing the rebuild, each a shard of the partitions [the machine's cores].")
 @click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines on stdout.")
 def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, settings: tuple[str, ...],
-            into: str | None, as_json: bool) -> None:
+            into: str | None, jobs: int | None, as_json: bool) -> None:
     """Rebuild every projection from offset 0 of the Kafka ledger into a fresh PostgreSQL schema,
     verify it against an independent from-scratch computation, and swap it in atomically.
 
@@ -142,7 +145,7 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     request = ReplayRequest(resume=resume, abort=abort, until_recorded=until_recorded,
-                            settings=other, into=into)
+                            settings=other, into=into, jobs=jobs or os.cpu_count() or 1)
     progress = _Progress(as_json)
     try:
         outcome = asyncio.run(run_replay(config, request, progress))
