@@ -14,7 +14,11 @@ the linter would and more, against real things:
 - every PromQL expression runs without error on a real Prometheus that scrapes those two registries
   (syntax, types, vector matching), and the overview's live panels return data;
 - every SQL query of the PostgreSQL panels runs on a migrated PostgreSQL, and the monthly bridge
-  table equals `mrr report bridge --period month` for the current month to the cent.
+  table equals `mrr report bridge --period month` for the current month to the cent;
+- the overview has the signup cohort heat maps (tables pivoted by Grafana's groupingToMatrix).
+
+The views the PostgreSQL panels read (cohorts, the reporting currency's exponent) are checked
+against `mrr report cohorts|bridge|segments` in JPY, USD and KWD in tests/metrics/test_grafana_views.py.
 """
 
 from __future__ import annotations
@@ -147,6 +151,40 @@ def test_datasource_uids_are_fixed() -> None:
     assert DATASOURCES["mrr-postgres"]["type"] == "grafana-postgresql-datasource"
     used = {p["datasource"]["uid"] for path in DASHBOARDS for p in panels(load(path))}
     assert used == {"prometheus", "mrr-postgres"}
+
+
+COHORT_PANELS = {"Logo retention by signup cohort": "logo_retention",
+                 "Net revenue retention by signup cohort": "revenue_retention"}
+
+
+def test_overview_has_the_cohort_heat_maps() -> None:
+    """One table per retention: a row per cohort, a column per month since start, from the view
+    made for it, coloured as a heat map of fractions (0 red .. 1 green)."""
+    overview = load(REPO / "deploy/grafana/dashboards/mrr-overview.json")
+    found = {p["title"]: p for p in panels(overview) if p["title"] in COHORT_PANELS}
+    assert found.keys() == COHORT_PANELS.keys()
+    for title, field in COHORT_PANELS.items():
+        panel = found[title]
+        assert panel["type"] == "table"
+        assert panel["datasource"] == {"type": "grafana-postgresql-datasource", "uid": "mrr-postgres"}
+        (target,) = panel["targets"]
+        assert target["format"] == "table" and "FROM grafana_cohort_retention" in target["rawSql"]
+        assert "ORDER BY cohort_start, periods_since_start" in target["rawSql"]
+        (pivot,) = panel["transformations"]
+        assert pivot == {"id": "groupingToMatrix", "options": {
+            "rowField": "cohort", "columnField": "months since start", "valueField": field, "emptyValue": "null"}}
+        selected = target["rawSql"].split("FROM")[0]  # the pivot's three fields are the query's columns
+        assert "AS cohort," in selected and 'AS "months since start"' in selected
+        assert re.search(rf"\b{field}\s*$", selected), selected
+        defaults = panel["fieldConfig"]["defaults"]
+        assert defaults["unit"] == "percentunit" and (defaults["min"], defaults["max"]) == (0, 1)
+        assert defaults["custom"]["cellOptions"]["type"] == "color-background"
+
+
+def test_postgres_panel_titles_are_unique() -> None:
+    titles = [p["title"] for path in DASHBOARDS for p in panels(load(path))
+              if p["datasource"]["uid"] == "mrr-postgres"]
+    assert len(titles) == len(set(titles))
 
 
 # ---------------------------------------------------------------- real metric names
@@ -322,6 +360,6 @@ async def test_sql_panels_run_and_the_bridge_equals_the_report(tmp_path: Path, p
     row = next(r for r in table if r["month"] == report["period"])
     for field in ("opening_mrr", "new_business", "expansion", "contraction", "churn", "reactivation",
                   "fx_impact", "closing_mrr"):
-        assert f"{row[field]:.2f}" == report[field], (field, row[field], report[field])
+        assert row[field] == report[field], (field, row[field], report[field])  # the same decimal strings
     for field in ("customers_closing", "new_customers", "churned_customers", "reactivated_customers"):
         assert row[field] == report[field], field

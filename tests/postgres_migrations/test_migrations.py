@@ -60,3 +60,47 @@ async def test_upgrade_from_the_first_revision_keeps_the_projections(fresh_datab
     await engine.dispose()
     assert offsets == [(3, 42)]
     assert await schema_drift(fresh_database) == []
+
+
+GRAFANA_VIEWS = {"currency_minor_units", "grafana_reporting_currency", "grafana_cohort_retention"}
+GRAFANA_FUNCTIONS = {"mrr_reporting_currency", "mrr_cohort_retention"}
+
+
+async def _grafana_objects(url: str) -> set[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as conn:
+            views = (await conn.execute(text(
+                "SELECT viewname FROM pg_views WHERE schemaname = current_schema()"))).scalars().all()
+            functions = (await conn.execute(text(
+                "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = current_schema()"))).scalars().all()
+    finally:
+        await engine.dispose()
+    return set(views) | set(functions)
+
+
+async def _downgrade(url: str, revision: str) -> None:
+    from alembic import command
+
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda sync: command.downgrade(alembic_config(sync), revision))
+    finally:
+        await engine.dispose()
+
+
+async def test_grafana_views_come_and_go_with_revision_0003(fresh_database: str) -> None:
+    """0003 adds only views and functions (for Grafana): `mrr db check` compares tables, so the
+    schema matches the code at 0002 and at the head alike, and a downgrade removes them all."""
+    grafana = GRAFANA_VIEWS | GRAFANA_FUNCTIONS
+    assert await upgrade(fresh_database) == HEAD
+    assert grafana <= await _grafana_objects(fresh_database)
+    assert await schema_drift(fresh_database) == []
+    await _downgrade(fresh_database, "0002")
+    assert await current_revision(fresh_database) == "0002"
+    assert not grafana & await _grafana_objects(fresh_database)
+    assert await schema_drift(fresh_database) == []
+    assert await upgrade(fresh_database) == HEAD
+    assert grafana <= await _grafana_objects(fresh_database)
