@@ -49,8 +49,10 @@ def _sqlite_begin(conn: Connection) -> None:
 class ProjectionStore:
     """Owns the engine; `transaction` for the projector, `read` for queries."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, engine_options: dict[str, Any] | None = None) -> None:
         self.engine = engine
+        self.engine_options = dict(engine_options or {})
+        """The options it was created with (`from_url`): another process can open the same."""
 
     @classmethod
     def from_url(cls, url: str, **engine_options: Any) -> "ProjectionStore":
@@ -59,7 +61,12 @@ class ProjectionStore:
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_connect)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
-        return cls(engine)
+        return cls(engine, engine_options)
+
+    @property
+    def url(self) -> str:
+        """The database URL, password included (to open the same store elsewhere)."""
+        return self.engine.url.render_as_string(hide_password=False)
 
     @property
     def dialect(self) -> str:

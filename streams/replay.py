@@ -37,12 +37,11 @@ from projections.migrate import head_revision, require_head
 from projections.projector import settings_json
 from projections.rebuild import deduplicate, ledger_rows, shard
 from projections.store import ProjectionStore, schema_options
-from projections.verify import VerifyResult, compare, customers_of, expected_state, read_state
+from projections.verify import VerifyResult
 from streams.config import Config
-from streams.gc_settings import paused_gc
 from streams.replay_shards import load_shards
 from streams.ledger_snapshot import LedgerSnapshot, ledger_ends, read_ledger
-from streams.verify import UNTIL_KEY, record_result
+from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +156,7 @@ async def _replay(engine: AsyncEngine, url: str, config: Config, request: Replay
         await _load(engine, url, name, snapshot, settings, until, request.jobs, outcome, reporter)
     if outcome.stage == "loaded":
         snapshot = snapshot or await _read(config, outcome, until, reporter)
-        await _verify(engine, url, name, snapshot, settings, outcome, reporter)
+        await _verify(engine, url, name, snapshot, settings, request.jobs, outcome, reporter)
     if outcome.stage == "verified":
         if swap:
             await _swap(engine, name, settings, config, outcome, reporter)
@@ -215,15 +214,14 @@ async def _load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapsh
 
 
 async def _verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
-                  outcome: ReplayOutcome, reporter: Reporter) -> None:
+                  jobs: int, outcome: ReplayOutcome, reporter: Reporter) -> None:
     reporter.phase("verifying")
     store = ProjectionStore.from_url(url, **schema_options(name))
     try:
-        with _timed(outcome, "verifying"), paused_gc():
-            expected = expected_state(snapshot.records, snapshot.ends, settings)
-            actual = await store.read(read_state)
-            result = compare(expected, actual, checked_at=dt.datetime.now(dt.UTC),
-                             customers=customers_of(snapshot.records))
+        with _timed(outcome, "verifying"):
+            async with store.engine.connect() as conn, conn.begin():
+                result = await check_projections(conn, snapshot.records, snapshot.ends, settings, jobs=jobs,
+                                                 slices=Slices(store.url, store.engine_options, None))
         if result.ok:  # swapped in with it, so `mrr exporter` reports this verification
             await record_result(store, result)
     finally:

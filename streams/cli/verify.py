@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections import Counter
 from typing import Any
 
@@ -29,7 +30,9 @@ Exit status:
 @click.option("--json", "as_json", is_flag=True, help="The result as one JSON object.")
 @click.option("--no-record", is_flag=True,
               help="Do not store the result in the projections (for `mrr exporter`'s mrr_verify_* gauges).")
-def command(limit: int, as_json: bool, no_record: bool) -> None:
+@click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
+              help="PostgreSQL: processes recomputing slices of the customers [the machine's cores].")
+def command(limit: int, as_json: bool, no_record: bool, jobs: int | None) -> None:
     """Recompute every customer's MRR, movements and FX impacts from the ledger with the engine
     from scratch (independently of the projector) and compare them with the projections: per
     customer current rows, every month's bridge, the event index, reference tables and offsets.
@@ -46,7 +49,7 @@ def command(limit: int, as_json: bool, no_record: bool) -> None:
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        result = asyncio.run(_run(config, record=not no_record, quiet=as_json))
+        result = asyncio.run(_run(config, record=not no_record, quiet=as_json, jobs=jobs or os.cpu_count() or 1))
     except Exception as exc:  # noqa: BLE001 - the ledger or the database failed: say what, exit 1
         click.echo(f"mrr verify: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(1) from None
@@ -61,7 +64,7 @@ def command(limit: int, as_json: bool, no_record: bool) -> None:
     raise SystemExit(0 if result.ok else 1)
 
 
-async def _run(config: Any, *, record: bool, quiet: bool) -> Any:
+async def _run(config: Any, *, record: bool, quiet: bool, jobs: int) -> Any:
     from rich.progress import Progress, TextColumn
 
     from streams.bootstrap import open_store
@@ -70,12 +73,12 @@ async def _run(config: Any, *, record: bool, quiet: bool) -> Any:
     store = await open_store(config)
     try:
         if quiet:
-            result = await verify_store(store, config)
+            result = await verify_store(store, config, jobs=jobs)
         else:
             with Progress(TextColumn("reading the ledger: {task.completed:,} messages"),
                           transient=True) as bar:
                 task = bar.add_task("read", total=None)
-                result = await verify_store(store, config, progress=lambda n: bar.advance(task, n))
+                result = await verify_store(store, config, progress=lambda n: bar.advance(task, n), jobs=jobs)
         if record:
             await record_result(store, result)
         return result
