@@ -148,3 +148,14 @@ async def test_verify_reports_an_event_missing_from_the_index_and_a_wrong_offset
     result = await check(store, records, ends)
     tables = {(d.table, d.kind) for d in result.differences}
     assert ("events", "missing") in tables and ("projection_offsets", "different") in tables
+
+
+def test_customer_ranges_cover_every_id_once_in_byte_order():
+    from projections.verify import customer_ranges, in_range
+
+    customers = ["b", "a", "ä", "c10", "c9", "Z", "a"]
+    for count in (1, 2, 3, 10):
+        ranges = customer_ranges(customers, count)
+        assert len(ranges) == min(count, 6) and ranges[0][0] is None and ranges[-1][1] is None
+        for cid in [*customers, "", "zzz", "\uffff"]:
+            assert sum(in_range(cid, low, high) for low, high in ranges) == 1, (cid, ranges)

@@ -41,10 +41,10 @@ async def test_verify_passes_on_a_healthy_projection_and_detects_a_corrupted_row
         "UPDATE movements SET amount = amount + 500 WHERE id = (SELECT min(id) FROM movements "
         "WHERE superseded_at IS NULL AND type = 'new_business') "
         "RETURNING customer_id, to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM')"))
-    broken = run_mrr(["verify"], env)
+    broken = run_mrr(["verify", "--jobs", "3"], env)  # customers checked in 3 forked slices
     assert broken.returncode == 1, broken.stdout + broken.stderr
     assert f"customer {customer}" in broken.stdout and f"bridge {month} new_business" in broken.stdout
-    as_json = run_mrr(["verify", "--json"], env)
+    as_json = run_mrr(["verify", "--json", "--jobs", "1"], env)  # and in this process
     assert as_json.stdout, as_json.stderr
     payload = json.loads(as_json.stdout)
     assert as_json.returncode == 1 and payload["ok"] is False and payload["difference_count"] == 3
