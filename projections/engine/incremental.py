@@ -18,7 +18,7 @@ lookup and feeds the events since, instead of re-running the whole history.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from ledger.events import EventBase
 from projections.engine.fx import FxTable
