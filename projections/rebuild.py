@@ -12,16 +12,16 @@ the current rows, the event index, the reference tables and the offsets are iden
 Duplicates and conflicts: the first copy of an `event_id` in (partition, offset) order wins,
 as it does for a live worker within a partition.
 
-Shards. Customers never interact except through FX rates, and a customer's events all live in
-one partition, so the work splits by partition (`shard`): each shard gets its partitions'
-customer events plus every FX rate, and computes its customers' rows on its own (`rebuild_shard`,
-one process each in `mrr replay`); the rows of all shards together are exactly the unsharded
-result up to row ids.
+Shards. Customers never interact except through FX rates, so the work splits by customer
+(`shard`): each shard gets its customers' events plus every FX rate, and computes its customers'
+rows on its own (`rebuild_shard`, one process each in `mrr replay`); the rows of all shards
+together are exactly the unsharded result up to row ids.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -79,25 +79,21 @@ def deduplicate(records: Sequence[LedgerRecord]) -> tuple[list[LedgerRecord], in
 
 
 def shard(records: Sequence[LedgerRecord], count: int) -> list[list[LedgerRecord]]:
-    """`records` (deduplicated) split into at most `count` shards of whole partitions, balanced
-    by record count: a customer's events all live in one partition, so customers never span
-    shards. Events of no customer go to shard 0, which indexes them; FX rates go to every
-    shard too, since they convert every shard's customers."""
-    by_partition: dict[int, list[LedgerRecord]] = {}
+    """`records` (deduplicated) split into `count` shards by customer (a stable hash of the id,
+    so the split does not depend on how producers partitioned the ledger). Events of no
+    customer go to shard 0, which indexes them; FX rates go to every shard too, since they
+    convert every shard's customers."""
+    count = max(1, count)
+    shards: list[list[LedgerRecord]] = [[] for _ in range(count)]
     rates: list[LedgerRecord] = []
     for record in records:
-        if customer_of(record.event) is None:
-            by_partition.setdefault(-1, []).append(record)
+        cid = customer_of(record.event)
+        if cid is None:
+            shards[0].append(record)
             if isinstance(record.event, FxRatePublished):
                 rates.append(record)
         else:
-            by_partition.setdefault(record.partition, []).append(record)
-    reference = by_partition.pop(-1, [])
-    sizes = sorted(by_partition.items(), key=lambda item: -len(item[1]))
-    shards: list[list[LedgerRecord]] = [[] for _ in range(max(1, min(count, len(sizes))))]
-    for _, part in sizes:
-        min(shards, key=len).extend(part)
-    shards[0].extend(reference)
+            shards[zlib.crc32(cid.encode()) % count].append(record)
     for other in shards[1:]:
         other.extend(rates)
     return shards

@@ -6,7 +6,7 @@ leaves the live projections untouched and can be resumed (`--resume`) or discard
 
 1. `reading`: the target is fixed (the ledger's end offsets when the replay started, the MRR
    settings, the recorded-time cutoff); the ledger is read up to it (`streams.ledger_snapshot`),
-   split into shards of whole partitions and recomputed in memory (`projections.rebuild`), one
+   split into shards of customers and recomputed in memory (`projections.rebuild`), one
    process per shard, each COPYing its rows (`streams.replay_shards`).
 2. `loaded`: one transaction loaded the rows of no shard, built the indexes and marked it.
 3. `verified`: the loaded schema equals an independent from-scratch computation
