@@ -15,10 +15,13 @@ the linter would and more, against real things:
   (syntax, types, vector matching), and the overview's live panels return data;
 - every SQL query of the PostgreSQL panels runs on a migrated PostgreSQL, and the monthly bridge
   table equals `mrr report bridge --period month` for the current month to the cent;
-- the overview has the signup cohort heat maps (tables pivoted by Grafana's groupingToMatrix).
+- the overview has the signup cohort heat maps (tables pivoted by Grafana's groupingToMatrix);
+- the monthly history panels (bridge table and bars, closing MRR, customers moved) read the view
+  `grafana_monthly_bridge` rather than repeating the bridge over the tables.
 
-The views the PostgreSQL panels read (cohorts, the reporting currency's exponent) are checked
-against `mrr report cohorts|bridge|segments` in JPY, USD and KWD in tests/metrics/test_grafana_views.py.
+The views the PostgreSQL panels read (monthly bridge, cohorts, the reporting currency's exponent)
+are checked against `mrr report cohorts|bridge|segments` in JPY, USD and KWD in
+tests/metrics/test_grafana_views.py.
 """
 
 from __future__ import annotations
@@ -179,6 +182,24 @@ def test_overview_has_the_cohort_heat_maps() -> None:
         defaults = panel["fieldConfig"]["defaults"]
         assert defaults["unit"] == "percentunit" and (defaults["min"], defaults["max"]) == (0, 1)
         assert defaults["custom"]["cellOptions"]["type"] == "color-background"
+
+
+BRIDGE_PANELS = {"mrr-overview.json": {"Monthly MRR bridge", "Closing MRR by month", "Monthly bridge"},
+                 "mrr-movements-segments.json": {"Customers moved per month"}}
+
+
+def test_monthly_history_panels_read_the_bridge_view() -> None:
+    """One definition of the monthly bridge (revision 0003's `grafana_monthly_bridge`, equal to
+    `mrr report bridge --period month`): the panels select from it, not from the tables."""
+    for name, titles in BRIDGE_PANELS.items():
+        found = {p["title"]: p for p in panels(load(REPO / "deploy/grafana/dashboards" / name)) if p["title"] in titles}
+        assert found.keys() == titles, name
+        for title, panel in found.items():
+            (target,) = panel["targets"]
+            sql = target["rawSql"]
+            assert "FROM grafana_monthly_bridge" in sql, title
+            assert not re.search(r"\b(movements|fx_impacts|customer_mrr|subscription_mrr)\b", sql), title
+            assert "month_start <= $__timeTo()" in sql, title  # months in the panel's range
 
 
 def test_postgres_panel_titles_are_unique() -> None:

@@ -7,9 +7,12 @@ upgrade`), once per reporting currency: USD (2 decimals), JPY (none) and KWD (3)
 through a published USD rate (the demo's EUR and GBP rates are quoted in USD: cross rates). Then:
 
 - `grafana_cohort_retention` equals `mrr report cohorts --json` row for row, strings included;
-- every money panel over history (the monthly bridge table and bars, closing MRR, MRR by billing
-  interval and currency at month end) returns the major units `mrr report bridge|segments --json`
-  print, in every currency: no panel assumes two decimals;
+- `grafana_monthly_bridge` equals `mrr report bridge --period month --json` row for row (money in
+  the currency's own decimals, customer counts);
+- every money panel over history (the monthly bridge table and bars and closing MRR, which read
+  `grafana_monthly_bridge`; MRR by billing interval and currency at month end) returns the major
+  units `mrr report bridge|segments --json` print, in every currency: no panel assumes two
+  decimals;
 - `currency_minor_units` is babel's data (what `ledger.money` uses);
 - the views survive `mrr replay`'s swap of the live tables (projections.side_schema.swap_in).
 """
@@ -202,6 +205,25 @@ async def test_cohort_panels_pivot_the_view(projected: Projected) -> None:
         assert columns == list(range(MONTHS + 1))
 
 
+# ---------------------------------------------------------------- the monthly bridge
+
+async def test_bridge_view_equals_mrr_report_bridge(projected: Projected) -> None:
+    payload = await asyncio.to_thread(projected.report, "bridge", "--period", "month")
+    rows = await projected.query("SELECT * FROM grafana_monthly_bridge")
+    assert payload["currency"] == projected.currency and len(payload["rows"]) == MONTHS + 1
+    assert [r["period"] for r in rows] == [r["period"] for r in payload["rows"]]
+    for row, expected in zip(rows, payload["rows"]):
+        assert {k: str(row[k]) if k in MONEY else row[k] for k in expected} == expected, expected["period"]
+        assert row["currency"] == projected.currency
+        assert row["month_start"] == dt.datetime.strptime(expected["period"], "%Y-%m").replace(tzinfo=UTC)
+        # Money with the currency's own decimals, as numbers the charts can use.
+        assert all(-row[k].as_tuple().exponent == EXPONENT[projected.currency] for k in MONEY)
+    assert set(rows[0]) == {"period", "month_start", *MONEY, *COUNTS, "customers_opening",
+                            "unconverted_subscriptions", "currency"}
+    # The demo exercises every column and count.
+    assert all(any(r[k] != 0 for r in rows) for k in (*MONEY, *COUNTS))
+
+
 # ---------------------------------------------------------------- money in history panels
 
 async def test_bridge_panels_equal_mrr_report_bridge(projected: Projected) -> None:
@@ -270,9 +292,14 @@ async def test_views_survive_a_replay_swap(postgres_url: str, tmp_path: Path) ->
         out = await asyncio.to_thread(subprocess.run, [MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path,
                                       capture_output=True, text=True, timeout=120)
         assert out.returncode == 0, out.stdout + out.stderr
-        views = ("grafana_cohort_retention", "grafana_reporting_currency")
+        views = ("grafana_cohort_retention", "grafana_monthly_bridge", "grafana_reporting_currency")
         before = await _read(url, views)
-        assert before["grafana_cohort_retention"] and before["grafana_reporting_currency"]
+        assert all(before[v] for v in views)
+        # This business also has a subscription without an FX rate (unconverted) this month.
+        report = (await asyncio.to_thread(mrr_json, env, tmp_path, "bridge", "--period", "month"))["rows"]
+        assert [{k: str(r[k]) if k in MONEY else r[k] for k in e}
+                for r, e in zip(before["grafana_monthly_bridge"], report)] == report
+        assert len(before["grafana_monthly_bridge"]) == len(report) and report[-1]["unconverted_subscriptions"] == 1
 
         engine = create_async_engine(url)
         try:

@@ -62,8 +62,9 @@ async def test_upgrade_from_the_first_revision_keeps_the_projections(fresh_datab
     assert await schema_drift(fresh_database) == []
 
 
-GRAFANA_VIEWS = {"currency_minor_units", "grafana_reporting_currency", "grafana_cohort_retention"}
-GRAFANA_FUNCTIONS = {"mrr_reporting_currency", "mrr_cohort_retention"}
+GRAFANA_VIEWS = {"currency_minor_units", "grafana_reporting_currency", "grafana_cohort_retention",
+                 "grafana_monthly_bridge"}
+GRAFANA_FUNCTIONS = {"mrr_reporting_currency", "mrr_cohort_retention", "mrr_monthly_bridge"}
 
 
 async def _grafana_objects(url: str) -> set[str]:

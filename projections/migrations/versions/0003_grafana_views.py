@@ -12,8 +12,12 @@ minor-unit exponent (money in major units whatever the currency)
 - `grafana_cohort_retention`: one row per signup cohort (month of the customer's first
   `new_business`) and month since, as `mrr report cohorts --period month` (docs/analytics.md),
   on the current rows (`superseded_at IS NULL`), as of now.
+- `grafana_monthly_bridge`: one row per UTC month from the first with data to the current one,
+  as `mrr report bridge --period month` (docs/reports.md) on the current rows, as of now: opening
+  MRR, each movement type, fx_impact and closing MRR in major units of the reporting currency,
+  and the report's customer counts.
 
-The two `grafana_*` views read through SQL functions whose bodies are plain strings, so
+The three `grafana_*` views read through SQL functions whose bodies are plain strings, so
 PostgreSQL resolves the table names when they run rather than binding the views to the tables:
 `mrr replay` swaps in rebuilt tables by moving the live ones to another schema and dropping it
 with CASCADE (projections/side_schema.py), which would drop a view bound to them. The functions
@@ -147,6 +151,114 @@ $body$
 """
 
 
+# As projections/queries/bridge.py over `resolve_periods` (no --from/--to): the months (UTC) from
+# the one of the earliest current customer_mrr.valid_from / movement / FX impact through the
+# current one. Each month runs from its start to its end, the current one to `cutoff` (the
+# reports' as_of + 1 microsecond). Opening and closing are the MRR in force just before the
+# month's start and end (valid_from < b <= valid_to), swept as the report does: an interval adds
+# its MRR (and a customer, if MRR > 0) from valid_from on and takes it away after valid_to, so the
+# level just before b is the sum of the steps at instants < b: opening, the steps of the months
+# before; closing, those of the month too (steps at or after `cutoff` never count). The steps are
+# summed by month first: one pass over the rows whatever the number of months.
+# unconverted_subscriptions counts the subscription_mrr intervals without a rate (mrr NULL) in
+# force just before the month's end, swept the same way. Movements and FX
+# impacts belong to the month of their effective_at (before `cutoff`); new/churned/reactivated
+# customers count movements of that type.
+MONTHLY_BRIDGE = """
+CREATE FUNCTION mrr_monthly_bridge()
+RETURNS TABLE (period text, month_start timestamptz,
+               opening_mrr numeric, new_business numeric, expansion numeric, contraction numeric,
+               churn numeric, reactivation numeric, fx_impact numeric, closing_mrr numeric,
+               customers_opening bigint, customers_closing bigint, new_customers bigint,
+               churned_customers bigint, reactivated_customers bigint, unconverted_subscriptions bigint,
+               currency text)
+LANGUAGE sql STABLE
+SET search_path = {schema}
+AS $body$
+    WITH now_ AS (
+        SELECT now() + interval '1 microsecond' AS cutoff,
+               date_trunc('month', now() AT TIME ZONE 'UTC') AS this_month
+    ), first_ AS (
+        SELECT date_trunc('month', min(f.instant) AT TIME ZONE 'UTC') AS month
+        FROM (SELECT min(c.valid_from) FROM customer_mrr c WHERE c.superseded_at IS NULL
+              UNION ALL
+              SELECT min(v.effective_at) FROM movements v WHERE v.superseded_at IS NULL
+              UNION ALL
+              SELECT min(x.effective_at) FROM fx_impacts x WHERE x.superseded_at IS NULL) AS f(instant)
+    ), months AS (
+        SELECT s.month
+        FROM first_ CROSS JOIN now_
+        CROSS JOIN LATERAL generate_series(first_.month, now_.this_month, interval '1 month') AS s(month)
+    ), steps AS (
+        SELECT c.valid_from AS instant, c.mrr, CASE WHEN c.mrr > 0 THEN 1 ELSE 0 END AS customers,
+               0 AS unconverted
+        FROM customer_mrr c WHERE c.superseded_at IS NULL
+        UNION ALL
+        SELECT c.valid_to, -c.mrr, CASE WHEN c.mrr > 0 THEN -1 ELSE 0 END, 0
+        FROM customer_mrr c WHERE c.superseded_at IS NULL AND c.valid_to IS NOT NULL
+        UNION ALL
+        SELECT s.valid_from, 0, 0, 1
+        FROM subscription_mrr s WHERE s.superseded_at IS NULL AND s.mrr IS NULL
+        UNION ALL
+        SELECT s.valid_to, 0, 0, -1
+        FROM subscription_mrr s WHERE s.superseded_at IS NULL AND s.mrr IS NULL AND s.valid_to IS NOT NULL
+    ), step_months AS (
+        SELECT date_trunc('month', st.instant AT TIME ZONE 'UTC') AS month, sum(st.mrr) AS mrr,
+               sum(st.customers) AS customers, sum(st.unconverted) AS unconverted
+        FROM steps st CROSS JOIN now_
+        WHERE st.instant < now_.cutoff
+        GROUP BY 1
+    ), levels AS (
+        SELECT m.month,
+               coalesce(sum(sm.mrr) FILTER (WHERE sm.month < m.month), 0) AS opening_mrr,
+               coalesce(sum(sm.mrr), 0) AS closing_mrr,
+               coalesce(sum(sm.customers) FILTER (WHERE sm.month < m.month), 0) AS customers_opening,
+               coalesce(sum(sm.customers), 0) AS customers_closing,
+               coalesce(sum(sm.unconverted), 0) AS unconverted
+        FROM months m
+        LEFT JOIN step_months sm ON sm.month <= m.month
+        GROUP BY m.month
+    ), moves AS (
+        SELECT date_trunc('month', v.effective_at AT TIME ZONE 'UTC') AS month,
+               coalesce(sum(v.amount) FILTER (WHERE v.type = 'new_business'), 0) AS new_business,
+               coalesce(sum(v.amount) FILTER (WHERE v.type = 'expansion'), 0) AS expansion,
+               coalesce(sum(v.amount) FILTER (WHERE v.type = 'contraction'), 0) AS contraction,
+               coalesce(sum(v.amount) FILTER (WHERE v.type = 'churn'), 0) AS churn,
+               coalesce(sum(v.amount) FILTER (WHERE v.type = 'reactivation'), 0) AS reactivation,
+               count(*) FILTER (WHERE v.type = 'new_business') AS new_customers,
+               count(*) FILTER (WHERE v.type = 'churn') AS churned_customers,
+               count(*) FILTER (WHERE v.type = 'reactivation') AS reactivated_customers
+        FROM movements v CROSS JOIN now_
+        WHERE v.superseded_at IS NULL AND v.effective_at < now_.cutoff
+        GROUP BY 1
+    ), fx AS (
+        SELECT date_trunc('month', x.effective_at AT TIME ZONE 'UTC') AS month, sum(x.amount) AS fx_impact
+        FROM fx_impacts x CROSS JOIN now_
+        WHERE x.superseded_at IS NULL AND x.effective_at < now_.cutoff
+        GROUP BY 1
+    )
+    SELECT to_char(m.month, 'YYYY-MM'), m.month AT TIME ZONE 'UTC',
+           round(l.opening_mrr / r.minor_per_major, r.exponent),
+           round(coalesce(mv.new_business, 0) / r.minor_per_major, r.exponent),
+           round(coalesce(mv.expansion, 0) / r.minor_per_major, r.exponent),
+           round(coalesce(mv.contraction, 0) / r.minor_per_major, r.exponent),
+           round(coalesce(mv.churn, 0) / r.minor_per_major, r.exponent),
+           round(coalesce(mv.reactivation, 0) / r.minor_per_major, r.exponent),
+           round(coalesce(fx.fx_impact, 0) / r.minor_per_major, r.exponent),
+           round(l.closing_mrr / r.minor_per_major, r.exponent),
+           l.customers_opening::bigint, l.customers_closing::bigint,
+           coalesce(mv.new_customers, 0), coalesce(mv.churned_customers, 0),
+           coalesce(mv.reactivated_customers, 0), l.unconverted::bigint, r.currency
+    FROM months m
+    JOIN levels l ON l.month = m.month
+    LEFT JOIN moves mv ON mv.month = m.month
+    LEFT JOIN fx ON fx.month = m.month
+    LEFT JOIN mrr_reporting_currency() r ON true
+    ORDER BY m.month
+$body$
+"""
+
+
 def _schema() -> str:
     name = op.get_bind().exec_driver_sql("SELECT current_schema()").scalar_one()
     return op.get_bind().dialect.identifier_preparer.quote(name)
@@ -159,9 +271,13 @@ def upgrade() -> None:
     op.execute("CREATE VIEW grafana_reporting_currency AS SELECT * FROM mrr_reporting_currency()")
     op.execute(COHORT_RETENTION.format(schema=schema))
     op.execute("CREATE VIEW grafana_cohort_retention AS SELECT * FROM mrr_cohort_retention()")
+    op.execute(MONTHLY_BRIDGE.format(schema=schema))
+    op.execute("CREATE VIEW grafana_monthly_bridge AS SELECT * FROM mrr_monthly_bridge()")
 
 
 def downgrade() -> None:
+    op.execute("DROP VIEW grafana_monthly_bridge")
+    op.execute("DROP FUNCTION mrr_monthly_bridge()")
     op.execute("DROP VIEW grafana_cohort_retention")
     op.execute("DROP FUNCTION mrr_cohort_retention()")
     op.execute("DROP VIEW grafana_reporting_currency")
