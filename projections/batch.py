@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Connection, select
 
@@ -79,9 +79,10 @@ class Batch:
         self.compute()
         self._write()
 
-    def compute(self) -> None:
+    def compute(self, progress: Callable[[int], None] | None = None) -> None:
         """Load the touched customers and recompute them step by step into `inserts` and
-        `supersede` (nothing is written; `run` does both)."""
+        `supersede` (nothing is written; `run` does both). `progress` is told how many records
+        each recorded-time step applied."""
         has_rates = any(isinstance(r.event, FxRatePublished) for r in self.records)
         touched = {c for c in (customer_of(r.event) for r in self.records) if c is not None}
         if has_rates:
@@ -93,6 +94,8 @@ class Batch:
             steps[_utc(record.event.recorded_at)].append(record.event)  # type: ignore[arg-type]
         for recorded_at, events in steps.items():  # insertion order = recorded order
             self._step(recorded_at, events)
+            if progress is not None:
+                progress(len(events))
 
     def _customers_looking_up_rates_since(self, day: dt.date) -> set[str]:
         """Stored customers a rate effective on `day` may restate (see `fx_lookup_day`)."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ledger.events import EventBase, FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
@@ -100,12 +100,13 @@ def shard(records: Sequence[LedgerRecord], count: int) -> list[list[LedgerRecord
 
 
 def rebuild_shard(records: list[LedgerRecord], settings: MrrSettings, *, index: int = 0,
-                  count: int = 1) -> dict[str, list[dict[str, Any]]]:
+                  count: int = 1, progress: Callable[[int], None] | None = None) -> dict[str, list[dict[str, Any]]]:
     """Rows of one shard (`shard`): ids of the bitemporal tables are `k * count + index + 1`
     for the shard's k-th row, so shards never collide and each customer's rows keep their
-    order; shard 0 also indexes the events of no customer."""
+    order; shard 0 also indexes the events of no customer. `progress`: records applied so far
+    are reported as they go (`Batch.compute`)."""
     batch = _InMemoryBatch(records, settings, reference=index == 0)
-    batch.compute()
+    batch.compute(progress)
     positions = {r.event.event_id: (r.partition, r.offset) for r in records}
     tables: dict[str, list[dict[str, Any]]] = {}
     for name, rows in batch.inserts.items():

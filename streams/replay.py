@@ -94,6 +94,9 @@ class Reporter:
     def read(self, messages: int) -> None:
         """`messages` more ledger messages were read."""
 
+    def computed(self, done: int, total: int) -> None:
+        """`done` of `total` records were computed (all shards together)."""
+
 
 def _sides(request: ReplayRequest, config: Config) -> tuple[str, bool]:
     """(schema to build in, whether to swap it in): `--into` or a recorded-time cutoff or other
@@ -197,9 +200,9 @@ async def _load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapsh
     async with engine.begin() as conn:
         await side_schema.drop_tables(conn, name)
         await side_schema.create_tables(conn, name)
-    reporter.phase("computing", events=len(new), shards=len(shards))
+    reporter.phase("computing", total=sum(len(part) for part in shards), shards=len(shards))
     with _timed(outcome, "computing"):
-        copied = await load_shards(shards, url, name, settings)
+        copied = await load_shards(shards, url, name, settings, progress=reporter.computed)
     shared = ledger_rows(snapshot.ends, settings, conflicts)
     if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
         shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})

@@ -13,7 +13,8 @@ this process (no fork).
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import multiprocessing
+from typing import Any, Callable
 
 import msgspec
 
@@ -44,21 +45,38 @@ async def _copy(dsn: str, schema_name: str, rows: dict[str, list[dict[str, Any]]
         await conn.close()
 
 
-def _run_shard(shards: list[list[LedgerRecord]], index: int, dsn: str, schema_name: str,
+def _run_shard(shared: tuple[list[list[LedgerRecord]], Any], index: int, dsn: str, schema_name: str,
                settings: str) -> dict[str, int]:
-    """Compute shard `index` and COPY its rows (in a forked child, or in a thread)."""
+    """Compute shard `index` and COPY its rows (in a forked child, or in a thread); the records
+    applied so far go to `done[index]` (shared memory) for the progress bar."""
+    shards, done = shared
+
+    def applied(n: int) -> None:
+        done[index] += n
+
     with paused_gc():
         rows = rebuild_shard(shards[index], msgspec.json.decode(settings, type=MrrSettings),
-                             index=index, count=len(shards))
+                             index=index, count=len(shards), progress=applied)
     return asyncio.run(_copy(dsn, schema_name, rows))
 
 
+Progress = Callable[[int, int], None]
+"""Told (records computed, records in all shards) about twice a second while shards compute."""
+
+
 async def load_shards(shards: list[list[LedgerRecord]], url: str, schema_name: str,
-                      settings: MrrSettings) -> dict[str, int]:
+                      settings: MrrSettings, progress: Progress | None = None) -> dict[str, int]:
     """Compute every shard and COPY its rows into `schema_name` (tables created, committed);
     one process per shard when there are several. Returns rows copied per table."""
     dsn, encoded = asyncpg_dsn(url), settings_json(settings)
-    counts = await map_forked(shards, _run_shard, [(i, dsn, schema_name, encoded) for i in range(len(shards))])
+    done = multiprocessing.get_context("fork").Array("q", len(shards), lock=False)  # one slot per shard
+    work = asyncio.ensure_future(map_forked(
+        (shards, done), _run_shard, [(i, dsn, schema_name, encoded) for i in range(len(shards))]))
+    total_records = sum(len(part) for part in shards)
+    while progress is not None and not work.done():
+        progress(sum(done), total_records)
+        await asyncio.wait([work], timeout=0.5)
+    counts = await work
     total: dict[str, int] = {}
     for shard_counts in counts:
         for table, n in shard_counts.items():

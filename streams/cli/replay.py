@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 import os
-import sys
-import time
 from typing import Any
 
 import click
 
 from streams.cli._options import instant as _instant
+from streams.cli._replay_progress import ReplayProgress
 
 _EPILOG = """\b
 Examples:
@@ -34,69 +32,6 @@ Exit status:
 
 SETTING_NAMES = ("reporting_currency", "churn_recognition", "past_due_grace_days",
                  "once_discounts_reduce_mrr", "classification_window_seconds")
-
-
-class _Progress:
-    """Renders replay progress: a rich bar on a terminal, JSON lines with --json."""
-
-    def __init__(self, as_json: bool) -> None:
-        self.as_json = as_json
-        self.total = 0
-        self.done = 0
-        self.started = time.monotonic()
-        self._last = 0.0
-        self._bar: Any = None
-        self._task: Any = None
-
-    def phase(self, name: str, **info: Any) -> None:
-        self._close_bar()
-        if self.as_json:
-            self._emit({"phase": name, **info})
-            return
-        if name == "reading":
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeRemainingColumn)
-
-            self.total, self.done, self.started = info.get("total", 0), 0, time.monotonic()
-            self._bar = Progress(TextColumn("reading {task.fields[partitions]} partitions"), BarColumn(),
-                                 MofNCompleteColumn(), TextColumn("{task.fields[rate]} events/s"),
-                                 TimeRemainingColumn(), console=_console())
-            self._task = self._bar.add_task("read", total=self.total or None,
-                                            partitions=info.get("partitions", 0), rate="-")
-            self._bar.start()
-        elif name != "done":
-            details = ", ".join(f"{k} {v:,}" if isinstance(v, int) else f"{k} {v}" for k, v in info.items())
-            _console().print(f"{name}{' (' + details + ')' if details else ''} …")
-
-    def read(self, messages: int) -> None:
-        self.done += messages
-        rate = self.done / max(time.monotonic() - self.started, 1e-6)
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done, rate=f"{rate:,.0f}")
-        elif self.as_json and time.monotonic() - self._last >= 0.5:
-            self._last = time.monotonic()
-            left = max(self.total - self.done, 0)
-            self._emit({"phase": "reading", "read": self.done, "total": self.total,
-                        "events_per_second": round(rate), "eta_seconds": round(left / rate, 1) if rate else None})
-
-    def finish(self) -> None:
-        self._close_bar()
-
-    def _close_bar(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
-
-    @staticmethod
-    def _emit(payload: dict[str, Any]) -> None:
-        sys.stdout.write(json.dumps(payload, default=str) + "\n")
-        sys.stdout.flush()
-
-
-def _console() -> Any:
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -146,7 +81,7 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
         raise click.UsageError(str(exc)) from exc
     request = ReplayRequest(resume=resume, abort=abort, until_recorded=until_recorded,
                             settings=other, into=into, jobs=jobs or os.cpu_count() or 1)
-    progress = _Progress(as_json)
+    progress = ReplayProgress(as_json)
     try:
         outcome = asyncio.run(run_replay(config, request, progress))
     except ReplayError as exc:
@@ -164,7 +99,7 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
                "ends": outcome.ends, "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
                "verify_differences": None if outcome.verify is None else outcome.verify.difference_count}
     if as_json:
-        _Progress._emit({"phase": "result", **summary})
+        progress.emit({"phase": "result", **summary})
         return
     click.echo(_describe(summary))
 

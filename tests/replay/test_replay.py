@@ -51,6 +51,8 @@ async def test_replay_of_the_demo_business_equals_the_live_projection(kafka_boot
     lines = json_lines(done.stdout)
     phases = [line["phase"] for line in lines]
     assert phases[:1] == ["reading"] and "verifying" in phases and "swapping" in phases
+    progress = [line for line in lines if line["phase"] == "computing" and "done" in line]
+    assert progress and all(0 <= line["done"] <= line["total"] for line in progress)
     result = lines[-1]
     assert result["stage"] == "swapped" and result["verify_differences"] == 0
     assert result["events"] == len(live["events"]) and result["swapped_into"] == "public"
