@@ -28,7 +28,7 @@ class ReplayProgress:
     def phase(self, name: str, **info: Any) -> None:
         self._close_bar()
         self.phase_name, self.total, self.done = name, int(info.get("total") or 0), 0
-        self.started = time.monotonic()
+        self.started, self._last = time.monotonic(), 0.0
         if self.as_json:
             self.emit({"phase": name, **info})
             return
