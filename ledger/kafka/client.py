@@ -32,7 +32,11 @@ class KafkaClient:
         """Start the client unless it is running already."""
         if self._kafka is None:
             client = self._create()
-            await client.start()
+            try:
+                await client.start()
+            except BaseException:
+                await client.stop()  # a half-started client holds connections (and warns when collected)
+                raise
             self._kafka = client
         return self
 
