@@ -1,0 +1,94 @@
+"""The phases of a replay (`streams.replay`): read the ledger, compute and load the shards,
+verify the loaded schema, swap it in. Each records its time in the outcome and tells the
+reporter when it starts."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from projections import side_schema
+from projections.engine import MrrSettings
+from projections.migrate import head_revision
+from projections.projector import settings_json
+from projections.rebuild import deduplicate, ledger_rows, shard
+from projections.store import ProjectionStore, schema_options
+from streams.config import Config
+from streams.ledger_snapshot import LedgerSnapshot, read_ledger
+from streams.replay_model import ReplayError, ReplayOutcome, Reporter, timed
+from streams.replay_shards import load_shards
+from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
+
+log = logging.getLogger("streams.replay")
+
+
+async def read(config: Config, outcome: ReplayOutcome, until: dt.datetime | None,
+                reporter: Reporter) -> LedgerSnapshot:
+    reporter.phase("reading", total=sum(outcome.ends.values()), partitions=len(outcome.ends))
+    with timed(outcome, "reading"):
+        snapshot = await read_ledger(config, outcome.ends, until_recorded=until, progress=reporter.read)
+    outcome.events, outcome.dead_letters = len(snapshot.records), snapshot.dead_letters
+    return snapshot
+
+
+async def load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot,
+                settings: MrrSettings, until: dt.datetime | None, jobs: int, outcome: ReplayOutcome,
+                reporter: Reporter) -> None:
+    new, _duplicates, conflicts = deduplicate(snapshot.records)
+    shards = shard(new, jobs)
+    async with engine.begin() as conn:
+        await side_schema.drop_tables(conn, name)
+        await side_schema.create_tables(conn, name)
+    reporter.phase("computing", total=sum(len(part) for part in shards), shards=len(shards))
+    with timed(outcome, "computing"):
+        copied = await load_shards(shards, url, name, settings, progress=reporter.computed)
+    shared = ledger_rows(snapshot.ends, settings, conflicts)
+    if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
+        shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
+    reporter.phase("loading", rows=sum(copied.values()))
+    with timed(outcome, "loading"):
+        async with engine.begin() as conn:
+            await side_schema.copy_rows(await side_schema.driver_connection(conn), name, shared)
+            await side_schema.finish_load(conn, name, head_revision())
+            await side_schema.set_job(conn, name, {"stage": "loaded"})
+    outcome.rows = sum(copied.values()) + sum(len(rows) for rows in shared.values())
+    outcome.stage = "loaded"
+
+
+async def verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
+                  jobs: int, outcome: ReplayOutcome, reporter: Reporter) -> None:
+    reporter.phase("verifying")
+    store = ProjectionStore.from_url(url, **schema_options(name))
+    try:
+        with timed(outcome, "verifying"):
+            async with store.engine.connect() as conn, conn.begin():
+                result = await check_projections(conn, snapshot.records, snapshot.ends, settings, jobs=jobs,
+                                                 slices=Slices(store.url, store.engine_options, None))
+        if result.ok:  # swapped in with it, so `mrr exporter` reports this verification
+            await record_result(store, result)
+    finally:
+        await store.close()
+    outcome.verify = result
+    if not result.ok:
+        raise ReplayError(f"the rebuilt projections in schema {name} differ from a from-scratch "
+                          f"computation ({result.difference_count} differences, first: "
+                          f"{(result.differences or result.bridge)[0]}); the live projections are "
+                          f"untouched; `mrr replay --abort` drops the schema")
+    async with engine.begin() as conn:
+        await side_schema.set_job(conn, name, {"stage": "verified"})
+    outcome.stage = "verified"
+
+
+async def swap(engine: AsyncEngine, name: str, settings: MrrSettings, config: Config,
+                outcome: ReplayOutcome, reporter: Reporter) -> None:
+    if settings != config.mrr_settings():
+        raise ReplayError(f"schema {name} was built with {settings_json(settings)}, the configured "
+                          f"settings are {settings_json(config.mrr_settings())}: `mrr replay --abort`")
+    reporter.phase("swapping")
+    with timed(outcome, "swapping"):
+        async with engine.begin() as conn:
+            outcome.swapped_into = await side_schema.swap_in(conn, name)
+    outcome.stage = "swapped"
+    log.info("replay swapped into schema %s at offsets %s", outcome.swapped_into, outcome.ends)
