@@ -30,7 +30,6 @@ import asyncio
 import datetime as dt
 import json
 import re
-import subprocess
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -215,15 +214,11 @@ def business_registry(tmp_path: Path):
     tests/metrics/business.py."""
     import os
 
-    from tests.metrics.business import business, jsonl, scrape
-    from tests.worker.support import MRR
+    from tests.metrics.business import business, ingest_events, jsonl, scrape
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
     env["MRR_DATA_DIR"] = str(tmp_path / "data")
-    (tmp_path / "events.jsonl").write_bytes(jsonl(business()))
-    out = subprocess.run([MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path, capture_output=True,
-                         text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    ingest_events(env, tmp_path, jsonl(business()))
     return asyncio.run(scrape(env))
 
 
@@ -350,18 +345,14 @@ async def test_sql_panels_run_and_the_bridge_equals_the_report(tmp_path: Path, p
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from tests.metrics.business import business, current_row, jsonl, mrr_json
+    from tests.metrics.business import business, current_row, ingest_events, jsonl, mrr_json
     from tests.metrics.conftest import new_database
-    from tests.worker.support import MRR
 
     assert SQL, "no PostgreSQL panel"
     url = await new_database(postgres_url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
     env |= {"MRR_DATA_DIR": str(tmp_path / "data"), "MRR_DATABASE_URL": url}
-    (tmp_path / "events.jsonl").write_bytes(jsonl(business()))
-    out = await asyncio.to_thread(subprocess.run, [MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path,
-                                  capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stdout + out.stderr
+    await asyncio.to_thread(ingest_events, env, tmp_path, jsonl(business()))
     report = current_row(await asyncio.to_thread(mrr_json, env, tmp_path, "bridge", "--period", "month"))
 
     now = dt.datetime.now(dt.timezone.utc)

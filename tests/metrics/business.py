@@ -68,6 +68,18 @@ def jsonl(events: list[Event]) -> bytes:
     return b"\n".join(msgspec.json.encode(e) for e in events) + b"\n"
 
 
+def ingest_events(env: dict[str, str], cwd: Path, body: bytes | None = None, timeout: float = 120) -> None:
+    """`mrr ingest events.jsonl` in `cwd` as a subprocess, after writing `body` there (None: the
+    file is written already); the ingest must succeed."""
+    from tests.worker.support import MRR
+
+    if body is not None:
+        (cwd / "events.jsonl").write_bytes(body)
+    out = subprocess.run([MRR, "ingest", "events.jsonl"], env=env, cwd=cwd, capture_output=True,
+                         text=True, timeout=timeout)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
 def mrr_json(env: dict[str, str], cwd: Path, *args: str) -> dict[str, Any]:
     """`mrr report ... --json` as a subprocess (the real CLI, its own clock)."""
     from tests.worker.support import MRR

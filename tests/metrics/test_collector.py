@@ -4,7 +4,6 @@ and their cardinality stays bounded with 10,000 plans."""
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,9 +12,8 @@ from sqlalchemy import insert
 from projections import schema
 from projections.metrics import BusinessCollector, SnapshotRefresher
 from projections.store import ProjectionStore, sqlite_url
-from tests.metrics.business import business, current_row, jsonl, mrr_json, scrape
+from tests.metrics.business import business, current_row, ingest_events, jsonl, mrr_json, scrape
 from tests.metrics.conftest import new_database
-from tests.worker.support import MRR
 
 RATIOS = ("customer_churn_rate", "gross_mrr_churn_rate", "net_mrr_churn_rate", "nrr")
 COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
@@ -33,10 +31,7 @@ async def test_gauges_equal_the_reports(backend, request, tmp_path, clean_env) -
     env = clean_env
     if backend == "postgres":
         env["MRR_DATABASE_URL"] = await new_database(request.getfixturevalue("postgres_url"))
-    (tmp_path / "events.jsonl").write_bytes(jsonl(business()))
-    ingest = subprocess.run([MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    ingest_events(env, tmp_path, jsonl(business()))
     kpis_report = mrr_json(env, tmp_path, "kpis", "--period", "month")
     bridge_report = mrr_json(env, tmp_path, "bridge", "--period", "month")
     k, b = current_row(kpis_report), current_row(bridge_report)

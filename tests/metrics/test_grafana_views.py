@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
-import subprocess
 import uuid
 from decimal import Decimal
 from pathlib import Path
@@ -35,9 +34,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.events import Event
-from tests.metrics.business import mrr_json
+from tests.metrics.business import ingest_events, mrr_json
 from tests.test_dashboards import DASHBOARDS, grafana_sql, load, panels
-from tests.worker.support import MRR
 
 REPO = Path(__file__).resolve().parents[2]
 INIT_SQL = REPO / "deploy/grafana/postgres-init/10-grafana-reader.sql"
@@ -140,9 +138,7 @@ async def projected(request, postgres_url: str, tmp_path_factory) -> AsyncIterat
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
     env |= {"MRR_DATA_DIR": str(tmp / "data"), "MRR_DATABASE_URL": url, "MRR_REPORTING_CURRENCY": currency}
     write_jsonl(demo_events(currency), tmp / "events.jsonl")
-    out = await asyncio.to_thread(subprocess.run, [MRR, "ingest", "events.jsonl"], env=env, cwd=tmp,
-                                  capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
+    await asyncio.to_thread(ingest_events, env, tmp, None, 300)
     yield Projected(currency, url, reader, env, tmp)
     await drop_database(postgres_url, database, role)
 
@@ -288,10 +284,7 @@ async def test_views_survive_a_replay_swap(postgres_url: str, tmp_path: Path) ->
     try:
         env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
         env |= {"MRR_DATA_DIR": str(tmp_path / "data"), "MRR_DATABASE_URL": url}
-        (tmp_path / "events.jsonl").write_bytes(jsonl(business()))
-        out = await asyncio.to_thread(subprocess.run, [MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path,
-                                      capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, out.stdout + out.stderr
+        await asyncio.to_thread(ingest_events, env, tmp_path, jsonl(business()))
         views = ("grafana_cohort_retention", "grafana_monthly_bridge", "grafana_reporting_currency")
         before = await _read(url, views)
         assert all(before[v] for v in views)

@@ -10,7 +10,7 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.test_cli_serve import free_port
-from tests.metrics.business import business, current_row, jsonl, mrr_json
+from tests.metrics.business import business, current_row, ingest_events, jsonl, mrr_json
 from tests.worker.support import MRR
 
 
@@ -39,10 +39,7 @@ def serve(env: dict[str, str], cwd: Path, *flags: str) -> tuple[subprocess.Popen
 
 def test_serve_exports_the_business_gauges(tmp_path: Path, clean_env: dict[str, str]) -> None:
     env = clean_env | {"MRR_CONFIG": str(tmp_path / "absent.toml")}
-    (tmp_path / "events.jsonl").write_bytes(jsonl(business()))
-    ingest = subprocess.run([MRR, "ingest", "events.jsonl"], env=env, cwd=tmp_path, capture_output=True,
-                            text=True, timeout=120)
-    assert ingest.returncode == 0, ingest.stdout + ingest.stderr
+    ingest_events(env, tmp_path, jsonl(business()))
     kpis = current_row(mrr_json(env, tmp_path, "kpis", "--period", "month"))
 
     server, base = serve(env, tmp_path, "--metrics")
