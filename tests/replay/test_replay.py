@@ -17,8 +17,8 @@ from ledger.demo import generate_business
 from tests.replay.support import bridge_report, json_lines, live_projection, mrr_env, run_mrr
 from tests.worker.support import (
     MRR,
+    assert_equals_from_scratch,
     end_offsets,
-    expected_store,
     migrated,
     new_topic,
     publish_arrivals,
@@ -96,14 +96,7 @@ async def test_replay_during_live_ingestion_then_swap_loses_and_double_counts_no
     # The worker had committed past the replay's end offsets: after the swap it was fenced and
     # carried on from the swapped-in offsets, reading the range the replay did not cover.
     assert "batch fenced" in worker.log.read_text(), worker.tail()
-    expected = await expected_store(kafka_bootstrap, topic, tmp_path / "expected.sqlite")
-    try:
-        want = await snapshot(expected)
-    finally:
-        await expected.close()
-    got = await snapshot(url)
-    for key in want:
-        assert got[key] == want[key], f"{key} differs"
+    got = await assert_equals_from_scratch(kafka_bootstrap, topic, url, tmp_path)
     assert len(got["events"]) == total  # none lost; ids are unique, so none counted twice
 
 

@@ -207,6 +207,20 @@ async def snapshot(store_or_url: ProjectionStore | str) -> dict[str, Any]:
             await store.close()
 
 
+async def assert_equals_from_scratch(bootstrap: str, topic: str, url: str, tmp_path: Path) -> dict[str, Any]:
+    """Assert that the projections at `url` equal a from-scratch computation of the whole topic
+    (`snapshot` of both, key by key); return the projections' snapshot."""
+    expected = await expected_store(bootstrap, topic, tmp_path / "expected.sqlite")
+    try:
+        want = await snapshot(expected)
+    finally:
+        await expected.close()
+    got = await snapshot(url)
+    for key in want:
+        assert got[key] == want[key], f"{key} differs"
+    return got
+
+
 async def read_dead_letters(bootstrap: str, topic: str) -> list[tuple[bytes | None, dict[str, bytes]]]:
     """Every message of `<topic>.dlq`: (value, headers)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition

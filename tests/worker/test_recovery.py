@@ -14,30 +14,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from ledger.demo import generate_business
 from tests.worker.support import (
+    assert_equals_from_scratch,
     end_offsets,
-    expected_store,
     migrated,
     new_topic,
     publish_arrivals,
-    snapshot,
     start_worker,
     stored_offsets,
     wait_caught_up,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
-
-
-async def assert_equals_from_scratch(kafka_bootstrap, topic, url, tmp_path) -> dict:
-    expected = await expected_store(kafka_bootstrap, topic, tmp_path / "expected.sqlite")
-    try:
-        want = await snapshot(expected)
-    finally:
-        await expected.close()
-    got = await snapshot(url)
-    for key in want:
-        assert got[key] == want[key], f"{key} differs"
-    return got
 
 
 async def applied_count(url: str) -> int:
