@@ -47,9 +47,6 @@ class RebuiltProjection:
     conflicts: int = 0
     customers: int = 0
 
-    def row_count(self) -> int:
-        return sum(len(rows) for rows in self.tables.values())
-
 
 class _InMemoryBatch(Batch):
     """A `Batch` over an empty store: customers start blank, nothing is read or written.

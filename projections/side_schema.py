@@ -38,7 +38,6 @@ from sqlalchemy.schema import CreateIndex, CreateTable
 
 from projections import schema
 from projections.projector import FX_LOCK_KEY
-from projections.rebuild import RebuiltProjection
 
 REPLAY_SCHEMA = "mrr_replay"
 """Where `mrr replay` builds the projections it swaps in."""
@@ -148,15 +147,6 @@ async def finish_load(conn: AsyncConnection, name: str, revision: str | None) ->
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under a SQLAlchemy one (same session and transaction)."""
     return (await conn.get_raw_connection()).driver_connection
-
-
-async def load(conn: AsyncConnection, name: str, rebuilt: RebuiltProjection, revision: str | None) -> dict[str, int]:
-    """Create the projection tables in schema `name`, COPY `rebuilt` into them and finish the
-    load (`finish_load`), all on `conn`. Returns rows loaded per table."""
-    await create_tables(conn, name)
-    loaded = await copy_rows(await driver_connection(conn), name, rebuilt.tables)
-    await finish_load(conn, name, revision)
-    return loaded
 
 
 def _records(table: Table, rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:

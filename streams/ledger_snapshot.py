@@ -33,10 +33,6 @@ class LedgerSnapshot:
     after_cutoff: int = 0
     """Events left out because they were recorded after `until_recorded`."""
 
-    @property
-    def messages(self) -> int:
-        return sum(self.ends.values())
-
 
 async def ledger_ends(config: Config) -> dict[int, int]:
     """The ledger's current end offsets (next offset per partition)."""

@@ -19,7 +19,6 @@ from projections.verify.compare import (
     in_range,
 )
 from projections.verify.expected import (
-    customers_of,
     expected_reference,
     expected_rows,
     expected_state,
@@ -30,6 +29,6 @@ from projections.verify.stored import read_reference, read_rows, read_state
 
 __all__ = [
     "BridgeDifference", "Difference", "ProjectionState", "RowsCheck", "VerifyResult", "check_rows",
-    "combine", "compare", "customer_ranges", "customers_of", "expected_reference", "expected_rows",
+    "combine", "compare", "customer_ranges", "expected_reference", "expected_rows",
     "expected_state", "first_copies", "in_range", "read_reference", "read_rows", "read_state",
 ]

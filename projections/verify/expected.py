@@ -75,8 +75,3 @@ def expected_state(records: Sequence[LedgerRecord], ends: Mapping[int, int],
     state = expected_reference(applied, conflicts, ends)
     state.rows = expected_rows(applied, settings)
     return state
-
-
-def customers_of(records: Sequence[LedgerRecord]) -> int:
-    """How many distinct customers `records` are about."""
-    return len({customer_of(r.event) for r in records} - {None})
