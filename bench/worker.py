@@ -53,6 +53,7 @@ from ledger.demo.calendar import shift_month
 from ledger.kafka.topics import ensure_topics
 from ledger.kafka.writer import KafkaLedgerWriter
 from projections.migrate import upgrade
+from projections.store import asyncpg_dsn
 
 PARTITIONS = 12
 THROUGHPUT_POLL_SECONDS = 0.1
@@ -72,17 +73,13 @@ def servers() -> Iterator[tuple[str, str, str]]:
         ])
 
 
-def _asyncpg_dsn(url: str) -> str:
-    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
-
-
 @contextlib.asynccontextmanager
 async def fresh_database(server_url: str):
     """A new database on the server of `server_url` (SQLAlchemy URL), dropped afterwards."""
     import asyncpg
 
     name = "bench_worker_" + uuid.uuid4().hex[:10]
-    admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
@@ -91,7 +88,7 @@ async def fresh_database(server_url: str):
     try:
         yield f"{base}/{name}"
     finally:
-        admin = await asyncpg.connect(_asyncpg_dsn(server_url))
+        admin = await asyncpg.connect(asyncpg_dsn(server_url))
         try:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
@@ -123,7 +120,7 @@ class OffsetPoller:
     async def connect(cls, url: str) -> OffsetPoller:
         import asyncpg
 
-        return cls(await asyncpg.connect(_asyncpg_dsn(url)))
+        return cls(await asyncpg.connect(asyncpg_dsn(url)))
 
     async def offsets(self) -> dict[int, int]:
         rows = await self.conn.fetch("SELECT partition, next_offset FROM projection_offsets")

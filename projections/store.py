@@ -111,6 +111,13 @@ class ProjectionStore:
         await self.engine.dispose()
 
 
+def asyncpg_dsn(url: str) -> str:
+    """A libpq/asyncpg DSN for a SQLAlchemy PostgreSQL URL (`postgresql+asyncpg://…`)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def schema_options(schema_name: str | None) -> dict[str, Any]:
     """`create_async_engine` options that put a PostgreSQL session on schema `schema_name`
     (its `search_path`); none when `schema_name` is None."""

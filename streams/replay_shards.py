@@ -23,15 +23,9 @@ from projections import side_schema
 from projections.engine import MrrSettings
 from projections.projector import settings_json
 from projections.rebuild import rebuild_shard
+from projections.store import asyncpg_dsn
 from streams.forked import map_forked
 from streams.gc_settings import paused_gc
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A libpq/asyncpg DSN for a SQLAlchemy PostgreSQL URL."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 async def _copy(dsn: str, schema_name: str, rows: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
