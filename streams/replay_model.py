@@ -15,6 +15,10 @@ class ReplayError(RuntimeError):
     """The replay cannot start or go on; the message says why and what to do."""
 
 
+class ReplayVerificationError(ReplayError):
+    """The rebuilt projections differ from the from-scratch computation (exit status 1)."""
+
+
 @dataclass
 class ReplayRequest:
     """What the user asked for."""

@@ -17,7 +17,7 @@ from projections.rebuild import deduplicate, ledger_rows, shard
 from projections.store import ProjectionStore, schema_options
 from streams.config import Config
 from streams.ledger_snapshot import LedgerSnapshot, read_ledger
-from streams.replay_model import ReplayError, ReplayOutcome, Reporter, timed
+from streams.replay_model import ReplayError, ReplayOutcome, ReplayVerificationError, Reporter, timed
 from streams.replay_shards import load_shards
 from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
 
@@ -72,7 +72,7 @@ async def verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnaps
         await store.close()
     outcome.verify = result
     if not result.ok:
-        raise ReplayError(f"the rebuilt projections in schema {name} differ from a from-scratch "
+        raise ReplayVerificationError(f"the rebuilt projections in schema {name} differ from a from-scratch "
                           f"computation ({result.difference_count} differences, first: "
                           f"{(result.differences or result.bridge)[0]}); the live projections are "
                           f"untouched; `mrr replay --abort` drops the schema")

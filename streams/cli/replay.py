@@ -70,6 +70,7 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
     """
     from streams.config import load_config
     from streams.replay import ReplayError, ReplayRequest, run_replay
+    from streams.replay_model import ReplayVerificationError
 
     if resume and abort:
         raise click.UsageError("choose one of --resume and --abort")
@@ -87,8 +88,7 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
     except ReplayError as exc:
         progress.finish()
         click.echo(f"mrr replay: {exc}", err=True)
-        failed = exc.args and "differ from a from-scratch" in str(exc)
-        raise SystemExit(1 if failed else 2) from None
+        raise SystemExit(1 if isinstance(exc, ReplayVerificationError) else 2) from None
     except Exception as exc:  # noqa: BLE001 - Kafka or PostgreSQL failed: say what and stop
         progress.finish()
         click.echo(f"mrr replay: {type(exc).__name__}: {exc}", err=True)
