@@ -11,8 +11,9 @@ the linter would and more, against real things:
 - every PromQL expression refers only to metric names that this project really exports: the set is
   collected in-process from the real collectors (`BusinessCollector` refreshed from projections of
   an ingested business, and a worker's `WorkerMetrics` registry after a batch), never from the docs;
-- every PromQL expression runs without error on a real Prometheus that scrapes those two registries
-  (syntax, types, vector matching), and the overview's live panels return data;
+- every PromQL expression, of the dashboards and of the alert rules in deploy/prometheus/rules,
+  runs without error on a real Prometheus that scrapes those two registries (syntax, types,
+  vector matching), and the overview's live panels return data;
 - every SQL query of the PostgreSQL panels runs on a migrated PostgreSQL, and the monthly bridge
   table equals `mrr report bridge --period month` for the current month to the cent;
 - the overview has the signup cohort heat maps (tables pivoted by Grafana's groupingToMatrix);
@@ -83,6 +84,10 @@ def substitute(text: str) -> str:
 
 
 PROMQL = [(f"{d}: {title} [{t['refId']}]", substitute(t["expr"])) for d, title, t in targets("prometheus")]
+RULE_PROMQL = [(f"{path.name}: {rule.get('alert') or rule.get('record')}", rule["expr"])
+               for path in sorted((REPO / "deploy/prometheus/rules").glob("*.yml"))
+               for group in yaml.safe_load(path.read_text())["groups"] for rule in group["rules"]]
+"""Every alert (and recording) rule's expression, also run against the real Prometheus."""
 SQL = [(f"{d}: {title} [{t['refId']}]", t) for d, title, t in targets("grafana-postgresql-datasource")]
 
 
@@ -306,7 +311,7 @@ def prometheus_url(registries, prometheus_server: Callable[[str], str]) -> Itera
         server.shutdown()
 
 
-@pytest.mark.parametrize("where,expr", PROMQL, ids=[w for w, _ in PROMQL])
+@pytest.mark.parametrize("where,expr", PROMQL + RULE_PROMQL, ids=[w for w, _ in PROMQL + RULE_PROMQL])
 def test_promql_runs_on_a_real_prometheus(where: str, expr: str, prometheus_url: str) -> None:
     body = api_query(prometheus_url, expr)
     assert body["status"] == "success", f"{where}: {expr}\n{body.get('error')}"
