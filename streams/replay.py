@@ -10,7 +10,10 @@ leaves the live projections untouched and can be resumed (`--resume`) or discard
    process per shard, each COPYing its rows (`streams.replay_shards`).
 2. `loaded`: one transaction loaded the rows of no shard, built the indexes and marked it.
 3. `verified`: the loaded schema equals an independent from-scratch computation
-   (`projections.verify`) of the same ledger records.
+   (`projections.verify`) of the same ledger records: every shard compared its current rows
+   with one before its COPY, and aggregates of the loaded schema are checked in SQL
+   (`projections.verify.loaded`); a replay resumed at `loaded` has no shard checks and reads
+   every row back instead, as `mrr verify` does.
 4. swapped in (the schema is gone), or, for a side rebuild (`--until-recorded`, other
    settings), `kept` for comparison under its own name.
 
@@ -105,12 +108,13 @@ async def _replay(engine: AsyncEngine, url: str, config: Config, request: Replay
     settings = msgspec.json.decode(job["settings"], type=MrrSettings)
     until = dt.datetime.fromisoformat(job["until_recorded"]) if job.get("until_recorded") else None
     snapshot: LedgerSnapshot | None = None
+    shards: phases.ShardChecks | None = None
     if outcome.stage == "reading":
         snapshot = await phases.read(config, outcome, until, reporter)
-        await phases.load(engine, url, name, snapshot, settings, until, request.jobs, outcome, reporter)
+        shards = await phases.load(engine, url, name, snapshot, settings, until, request.jobs, outcome, reporter)
     if outcome.stage == "loaded":
         snapshot = snapshot or await phases.read(config, outcome, until, reporter)
-        await phases.verify(engine, url, name, snapshot, settings, request.jobs, outcome, reporter)
+        await phases.verify(engine, url, name, snapshot, settings, request.jobs, outcome, reporter, shards)
     if outcome.stage == "verified":
         if swap:
             await phases.swap(engine, name, settings, config, outcome, reporter)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,6 +16,8 @@ from projections.migrate import head_revision
 from projections.projector import settings_json
 from projections.rebuild import deduplicate, ledger_rows, shard
 from projections.store import ProjectionStore, schema_options
+from projections.verify import RowsCheck
+from projections.verify.loaded import check_loaded
 from streams.config import Config
 from streams.ledger_snapshot import LedgerSnapshot, read_ledger
 from streams.replay_model import ReplayError, ReplayOutcome, ReplayVerificationError, Reporter, timed
@@ -35,7 +38,9 @@ async def read(config: Config, outcome: ReplayOutcome, until: dt.datetime | None
 
 async def load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot,
                 settings: MrrSettings, until: dt.datetime | None, jobs: int, outcome: ReplayOutcome,
-                reporter: Reporter) -> None:
+                reporter: Reporter) -> ShardChecks:
+    """Compute, check and COPY the shards, then finish the load; returns the shards' checks for
+    `verify`."""
     new, _duplicates, conflicts = deduplicate(snapshot.records)
     shards = shard(new, jobs)
     async with engine.begin() as conn:
@@ -43,7 +48,7 @@ async def load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapsho
         await side_schema.create_tables(conn, name)
     reporter.phase("computing", total=sum(len(part) for part in shards), shards=len(shards))
     with timed(outcome, "computing"):
-        copied = await load_shards(shards, url, name, settings, progress=reporter.computed)
+        copied, checks = await load_shards(shards, url, name, settings, progress=reporter.computed)
     shared = ledger_rows(snapshot.ends, settings, conflicts)
     if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
         shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
@@ -55,17 +60,34 @@ async def load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapsho
             await side_schema.set_job(conn, name, {"stage": "loaded"})
     outcome.rows = sum(copied.values()) + sum(len(rows) for rows in shared.values())
     outcome.stage = "loaded"
+    copied.update({table: len(rows) for table, rows in shared.items()})
+    return ShardChecks(checks, copied)
+
+
+@dataclass
+class ShardChecks:
+    """What the shards of this run checked in memory and how many rows were copied per table."""
+
+    checks: list[RowsCheck]
+    copied: dict[str, int]
 
 
 async def verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
-                  jobs: int, outcome: ReplayOutcome, reporter: Reporter) -> None:
-    reporter.phase("verifying")
+                  jobs: int, outcome: ReplayOutcome, reporter: Reporter, shards: ShardChecks | None) -> None:
+    """Check the loaded schema: with the checks of this run's shards, the load in SQL
+    (`projections.verify.loaded`); without (a resumed replay), every row read back and compared
+    with a from-scratch computation, as `mrr verify` does."""
+    reporter.phase("verifying", full=shards is None)
     store = ProjectionStore.from_url(url, **schema_options(name))
     try:
         with timed(outcome, "verifying"):
             async with store.engine.connect() as conn, conn.begin():
-                result = await check_projections(conn, snapshot.records, snapshot.ends, settings, jobs=jobs,
-                                                 slices=Slices(store.url, store.engine_options, None))
+                if shards is not None:
+                    result = await check_loaded(conn, name, snapshot.records, snapshot.ends,
+                                                shards.checks, shards.copied)
+                else:
+                    result = await check_projections(conn, snapshot.records, snapshot.ends, settings, jobs=jobs,
+                                                     slices=Slices(store.url, store.engine_options, None))
         if result.ok:  # swapped in with it, so `mrr exporter` reports this verification
             await record_result(store, result)
     finally:

@@ -18,6 +18,10 @@ class RowsCheck(msgspec.Struct):
     differences: list[Difference]
     expected_totals: dict[tuple[str, str], int]
     actual_totals: dict[tuple[str, str], int]
+    current_rows: dict[str, int] = {}
+    """Expected current rows per table (`projections.verify.rebuilt` fills it)."""
+    mrr_now: dict[str, int] = {}
+    """Expected MRR now per customer (`projections.verify.rebuilt` fills it)."""
 
 
 def check_rows(want: Mapping[str, Counter[Any]], got: Mapping[str, Counter[Any]]) -> RowsCheck:

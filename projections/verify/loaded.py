@@ -1,0 +1,122 @@
+"""What a replay's load kept, checked in SQL against what its shards checked in memory.
+
+The shards of `mrr replay` compare their rows with a from-scratch computation before they COPY
+them (`projections.verify.rebuilt`). `check_loaded` then checks the loaded schema itself, with
+aggregates PostgreSQL computes where the data is instead of reading millions of rows back:
+
+- every bitemporal table holds the rows copied and as many current rows as expected;
+- every customer's MRR now (its open, current customer interval) is the expected one;
+- every month's bridge (current movements per type, FX impacts) has the expected totals;
+- the event index holds, per partition, exactly the applied records (count and sum of offsets;
+  event ids are its primary key), the reference tables and conflicts the expected counts;
+- the offsets are the replay's end offsets.
+
+Expected reference figures come from the ledger records deduplicated on their own
+(`first_copies`), not from what the shards loaded. `mrr verify` is the full row-by-row check of
+a schema as stored, for any time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ledger.events import AcquisitionCostRecorded, CustomerAttributesSet, FxRatePublished, customer_of
+from ledger.ports import LedgerRecord
+from projections.customer_state import ROW_KINDS
+from projections.verify.compare import RowsCheck
+from projections.verify.expected import first_copies
+from projections.verify.model import BridgeDifference, Difference, VerifyResult
+
+
+def expected_counts(records: Sequence[LedgerRecord]) -> tuple[dict[str, int], dict[int, tuple[int, int]], int]:
+    """(rows per reference table, (records, sum of offsets) per partition of the event index,
+    customers) that the ledger records `records` should leave."""
+    applied, conflicts = first_copies(records)
+    counts = {"fx_rates": 0, "acquisition_costs": 0, "customer_attributes": 0, "event_conflicts": len(conflicts)}
+    partitions: dict[int, tuple[int, int]] = {}
+    customers = set()
+    for record in applied:
+        n, total = partitions.get(record.partition, (0, 0))
+        partitions[record.partition] = (n + 1, total + record.offset)
+        event = record.event
+        if isinstance(event, FxRatePublished):
+            counts["fx_rates"] += 1
+        elif isinstance(event, AcquisitionCostRecorded):
+            counts["acquisition_costs"] += 1
+        elif isinstance(event, CustomerAttributesSet):
+            counts["customer_attributes"] += len(event.attributes)
+        customers.add(customer_of(event))
+    customers.discard(None)
+    return counts, partitions, len(customers)
+
+
+async def check_loaded(conn: AsyncConnection, schema: str, records: Sequence[LedgerRecord], ends: Mapping[int, int],
+                       checks: Sequence[RowsCheck], copied: Mapping[str, int]) -> VerifyResult:
+    """The differences the shards found (`checks`) and those between the loaded schema `schema`
+    and what it should hold: `copied` rows per table, the shards' expected figures, and the
+    reference figures of `records` (the ledger up to `ends`)."""
+    q = _qualifier(conn, schema)
+    differences = [d for check in checks for d in check.differences]
+    current = Counter[str]()
+    for check in checks:
+        current.update(check.current_rows)
+    for table, _, _ in ROW_KINDS:
+        name = str(table.name)
+        total, now = (await conn.execute(text(
+            f"SELECT count(*), count(*) FILTER (WHERE superseded_at IS NULL) FROM {q(name)}"))).one()
+        if total != copied.get(name, 0) or now != current[name]:
+            differences.append(Difference(name, "different", None, f"loaded {total} rows ({now} current), "
+                                          f"copied {copied.get(name, 0)} ({current[name]} current expected)"))
+    differences += await _mrr_now(conn, q, checks)
+    counts, partitions, customers = expected_counts(records)
+    for name, want in counts.items():
+        got = (await conn.execute(text(f"SELECT count(*) FROM {q(name)}"))).scalar_one()
+        if got != want:
+            differences.append(Difference(name, "different", None, f"loaded {got} rows, the ledger gives {want}"))
+    stored = {p: (n, int(s)) for p, n, s in await conn.execute(text(
+        f'SELECT partition, count(*), sum("offset") FROM {q("events")} GROUP BY partition'))}
+    for p in sorted(set(stored) | set(partitions)):
+        if stored.get(p) != partitions.get(p):
+            differences.append(Difference("events", "different", None, f"partition {p}: loaded (records, sum "
+                                          f"of offsets) {stored.get(p)}, the ledger gives {partitions.get(p)}"))
+    offsets = dict((await conn.execute(text(f"SELECT partition, next_offset FROM {q('projection_offsets')}"))).all())
+    for p in sorted(set(offsets) | set(ends)):
+        if offsets.get(p, 0) != ends.get(p, 0):
+            differences.append(Difference("projection_offsets", "different", None,
+                                          f"partition {p}: stored {offsets.get(p, 0)}, ledger read to {ends.get(p, 0)}"))
+    return VerifyResult(checked_at=dt.datetime.now(dt.UTC), offsets=dict(ends), events=sum(n for n, _ in partitions.values()),
+                        customers=customers, differences=differences, bridge=await _bridge(conn, q, checks))
+
+
+def _qualifier(conn: AsyncConnection, schema: str) -> Any:
+    preparer = conn.dialect.identifier_preparer
+    return lambda table: f"{preparer.quote(schema)}.{preparer.quote(table)}"
+
+
+async def _mrr_now(conn: AsyncConnection, q: Any, checks: Sequence[RowsCheck]) -> list[Difference]:
+    want: dict[str, int] = {}
+    for check in checks:
+        want.update(check.mrr_now)
+    got = dict((await conn.execute(text(
+        f"SELECT customer_id, mrr FROM {q('customer_mrr')} WHERE superseded_at IS NULL AND valid_to IS NULL"))).all())
+    return [Difference("customer_mrr", "different", cid, f"MRR now: loaded {got.get(cid)}, expected {want.get(cid)}")
+            for cid in sorted(set(want) | set(got)) if want.get(cid) != got.get(cid)]
+
+
+async def _bridge(conn: AsyncConnection, q: Any, checks: Sequence[RowsCheck]) -> list[BridgeDifference]:
+    want: Counter[tuple[str, str]] = Counter()
+    for check in checks:
+        want.update(check.expected_totals)
+    month = "to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM')"
+    rows = await conn.execute(text(
+        f"SELECT {month}, type, sum(amount) FROM {q('movements')} WHERE superseded_at IS NULL GROUP BY 1, 2 "
+        f"UNION ALL SELECT {month}, 'fx_impact', sum(amount) FROM {q('fx_impacts')} "
+        "WHERE superseded_at IS NULL GROUP BY 1"))
+    got = {(m, kind): int(total) for m, kind, total in rows}
+    return [BridgeDifference(m, kind, want.get((m, kind), 0), got.get((m, kind), 0))
+            for m, kind in sorted(set(want) | set(got)) if want.get((m, kind), 0) != got.get((m, kind), 0)]
