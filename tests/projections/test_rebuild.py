@@ -15,9 +15,10 @@ from ledger.ports import LedgerRecord
 from projections import schema
 from projections.engine import MrrSettings
 from projections.projector import Projector
-from projections.rebuild import rebuild
+from projections.rebuild import BITEMPORAL, deduplicate, rebuild, rebuild_shard, shard
 from projections.store import ProjectionStore, sqlite_url
 from projections.verify import compare, expected_state, read_state
+from projections.verify.rebuilt import check_rebuilt
 
 PARTITIONS = 3
 
@@ -159,3 +160,28 @@ def test_customer_ranges_cover_every_id_once_in_byte_order():
         assert len(ranges) == min(count, 6) and ranges[0][0] is None and ranges[-1][1] is None
         for cid in [*customers, "", "zzz", "\uffff"]:
             assert sum(in_range(cid, low, high) for low, high in ranges) == 1, (cid, ranges)
+
+
+def test_a_rebuilt_shard_is_checked_against_a_from_scratch_computation_before_loading():
+    records, _ = demo_records(customers=40, months=10)
+    parts = shard(deduplicate(records)[0], 2)
+    for index, part in enumerate(parts):
+        tables = rebuild_shard(part, MrrSettings(), index=index, count=len(parts))
+        check = check_rebuilt(part, tables, MrrSettings())
+        assert check.differences == [] and check.expected_totals == check.actual_totals
+        current = {name: [row for row in tables[name] if row["superseded_at"] is None] for name in BITEMPORAL}
+        assert check.current_rows == {name: len(rows) for name, rows in current.items()}
+        assert check.mrr_now == {row["customer_id"]: row["mrr"] for row in current["customer_mrr"]
+                                 if row["valid_to"] is None}
+        assert check.mrr_now  # every shard has customers
+
+    tables = rebuild_shard(parts[0], MrrSettings(), index=0, count=len(parts))
+    damaged = next(row for row in tables["movements"] if row["superseded_at"] is None)
+    damaged["amount"] += 100
+    check = check_rebuilt(parts[0], tables, MrrSettings())
+    customer = damaged["customer_id"]
+    assert [(d.table, d.kind, d.customer_id) for d in check.differences] == [
+        ("movements", "missing", customer), ("movements", "unexpected", customer)]
+    month = f"{damaged['effective_at'].astimezone(dt.UTC):%Y-%m}"
+    key = (month, damaged["type"])
+    assert check.actual_totals[key] - check.expected_totals[key] == 100
