@@ -12,6 +12,9 @@ same run.
    (`ledger.upcast.decode_stored`), nothing else: what a replay could do at best.
 3. Replay: `mrr replay --json` as a subprocess (startup included), timed from spawn to exit,
    with the phase times it reports (reading, computing, loading, verifying, swapping).
+4. Raw COPY: the rows that replay loaded, dumped with binary `COPY TO` and timed while
+   binary `COPY FROM` loads them into a scratch schema over two connections (no keys, no
+   indexes, no Python encoding): PostgreSQL's share of a replay, at best.
 
 Reported: both rates, their ratio, the phase breakdown and the replay's peak RSS. Kafka and
 PostgreSQL are `MRR_KAFKA_BOOTSTRAP` / `MRR_DATABASE_URL` if set, else throwaway servers of the
@@ -31,6 +34,8 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy import text
 
 from bench.machine import describe
 from bench.worker import demo_arrivals, fresh_database, servers
@@ -58,6 +63,57 @@ async def measure_ceiling(bootstrap: str, topic: str, ends: dict[int, int]) -> d
         count += len(raws)
     seconds = time.perf_counter() - started
     return {"events": count, "seconds": round(seconds, 2), "events_per_second": round(count / seconds)}
+
+
+async def measure_copy(url: str) -> dict[str, Any]:
+    """Raw binary COPY of the live projection rows (what the replay just loaded) into a scratch
+    schema without keys or indexes, the tables split over two connections like the replay's two
+    shards: what loading a replay's rows costs PostgreSQL at best, with no Python encoding."""
+    import io
+
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from projections import side_schema
+    from projections.store import asyncpg_dsn
+
+    scratch = "bench_copy"
+    engine = create_async_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await side_schema.drop(conn, scratch)
+            await conn.execute(text(f"CREATE SCHEMA {scratch}"))
+            await side_schema.create_tables(conn, scratch)
+        dumps: list[tuple[str, bytes]] = []
+        source = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            for table in side_schema.tables_in("public"):
+                out = io.BytesIO()
+                await source.copy_from_table(table.name, schema_name="public", output=out, format="binary")
+                dumps.append((table.name, out.getvalue()))
+        finally:
+            await source.close()
+        groups: list[list[tuple[str, bytes]]] = [[], []]
+        for dump in sorted(dumps, key=lambda d: -len(d[1])):  # largest first onto the lighter group
+            min(groups, key=lambda g: sum(len(b) for _, b in g)).append(dump)
+
+        async def load(group: list[tuple[str, bytes]]) -> None:
+            conn = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                async with conn.transaction():
+                    for name, data in group:
+                        await conn.copy_to_table(name, schema_name=scratch, source=io.BytesIO(data), format="binary")
+            finally:
+                await conn.close()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(load(group) for group in groups))
+        seconds = time.perf_counter() - started
+        async with engine.begin() as conn:
+            await side_schema.drop(conn, scratch)
+    finally:
+        await engine.dispose()
+    return {"rows_mib": round(sum(len(b) for _, b in dumps) / 2**20), "seconds": round(seconds, 2)}
 
 
 def run_replay(env: dict[str, str], args: list[str]) -> dict[str, Any]:
@@ -101,8 +157,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 ceiling = await measure_ceiling(bootstrap, topic, ends)
                 log(f"  {ceiling['events_per_second']:,} events/s; mrr replay ...")
                 replay = run_replay(env, [])
-                log(f"  {replay['events_per_second']:,} events/s ({replay['phases']})")
-                runs.append({"ceiling": ceiling, "replay": replay,
+                log(f"  {replay['events_per_second']:,} events/s ({replay['phases']}); raw COPY of its rows ...")
+                copy = await measure_copy(url)
+                log(f"  {copy['seconds']} s for {copy['rows_mib']} MiB")
+                runs.append({"ceiling": ceiling, "replay": replay, "copy": copy,
                              "ratio": round(replay["events_per_second"] / ceiling["events_per_second"], 3)})
     return {"machine": describe().replace(" (1 used)", "") + "; broker, PostgreSQL and the replay share them",
             "loadavg_1m": {"before": round(load_before[0], 2), "after": round(os.getloadavg()[0], 2)},
@@ -115,7 +173,8 @@ def print_report(report: dict[str, Any]) -> None:
     for i, run in enumerate(report["runs"], start=1):
         phases = ", ".join(f"{k} {v}" for k, v in run["replay"]["phases"].items())
         print(f"{i:>3}  {run['ceiling']['events_per_second']:>13,}  {run['replay']['events_per_second']:>12,}  "
-              f"{run['ratio']:>6.1%}  {phases}; peak RSS {run['replay']['peak_rss_mib']:,} MiB")
+              f"{run['ratio']:>6.1%}  {phases}; peak RSS {run['replay']['peak_rss_mib']:,} MiB; "
+              f"raw COPY of its rows {run['copy']['seconds']} s")
 
 
 def main(argv: list[str] | None = None) -> int:
