@@ -16,7 +16,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any, Callable
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 
 from ledger.events import (
     AcquisitionCostRecorded,
@@ -130,6 +130,12 @@ class Batch:
                     state = self.customers[row["customer_id"]]
                     state.open[table.name].append(CurrentRow(row_to_struct(cls, row), id=row["id"]))
                     state.saw(row["recorded_at"])
+            # A step that only superseded rows left its instant nowhere else.
+            last = select(table.c.customer_id, func.max(table.c.superseded_at)).group_by(table.c.customer_id)
+            for result in bulk.select_in(self.conn, table.c.customer_id, customer_ids, last.where):
+                for cid, superseded_at in result:
+                    if superseded_at is not None:
+                        self.customers[cid].saw(superseded_at)
         for state in self.customers.values():
             state.stored_fx_lookup = state.last_fx_lookup
             state.stored_recorded = state.last_recorded

@@ -320,3 +320,28 @@ async def test_history_written_in_the_same_batch_is_no_restatement(store):
     ]
     result = await Projector(store, SETTINGS).apply_batch(records, {0: 3})
     assert (result.customers, result.restated) == (1, 0)
+
+
+async def test_a_cold_projector_continues_after_an_instant_that_only_superseded_rows(store):
+    """A step can leave its instant only in `superseded_at`: here a late rate restates c9 at
+    02-05 (new rows recorded then), and a cancellation recorded 02-03 but consumed after it
+    (another partition's pace) removes every row at 02-05. A projector with an empty customer
+    cache must still know c9 changed at 02-05, so c9's next rows are recorded at 02-05, not at
+    their own earlier instant: otherwise, known at 02-04, both the old subscription and the new
+    one would show."""
+    eur = dict(customer="c9", currency="EUR")
+    warm = Projector(store, SETTINGS)
+    await warm.apply_batch([record(0, fx("fx1", "2023-12-01", "1.1"), "2023-12-01", partition=1)], {1: 1})
+    await warm.apply_batch([record(0, started("2024-01-01", sub="s9", items=[item(10000)], **eur), "2024-01-02")], {0: 1})
+    await warm.apply_batch([record(1, fx("fx2", "2023-12-31", "1.2"), "2024-02-05", partition=1)], {1: 2})
+    await warm.apply_batch([record(1, canceled("2024-01-01", sub="s9", customer="c9"), "2024-02-03")], {0: 2})
+    cold = Projector(store, SETTINGS)
+    await cold.apply_batch([record(2, started("2024-01-15", sub="s10", items=[item(5000)], **eur), "2024-02-04")], {0: 3})
+
+    def history(conn):
+        t = schema.subscription_mrr
+        return conn.execute(select(t.c.subscription_id, t.c.recorded_at, t.c.superseded_at).order_by(t.c.id)).all()
+
+    rows = await store.read(history)
+    assert max(r.superseded_at for r in rows if r.subscription_id == "s9") == at("2024-02-05")
+    assert [r.recorded_at for r in rows if r.subscription_id == "s10"] == [at("2024-02-05")]
