@@ -27,15 +27,17 @@ class RowsCheck(msgspec.Struct):
 def check_rows(want: Mapping[str, Counter[Any]], got: Mapping[str, Counter[Any]]) -> RowsCheck:
     """Every row of `want` not in `got` (`missing`) and the other way round (`unexpected`)."""
     differences: list[Difference] = []
+    equal: set[str] = set()
     for name, expected in want.items():
         actual = got.get(name, Counter())
         if dict.__eq__(expected, actual):  # the usual case, in C (Counter's own == is Python)
+            equal.add(str(name))
             continue
         for kind, extra in (("missing", expected - actual), ("unexpected", actual - expected)):
             for value, count in sorted(extra.items(), key=lambda item: _sort_key(item[0])):
                 differences.extend([Difference(str(name), kind, value.customer_id, _describe(value))] * count)
     expected_totals = dict(_bridge_totals(want))
-    same = all(dict.__eq__(want.get(name, Counter()), got.get(name, Counter())) for name in _BRIDGE_TABLES)
+    same = equal.issuperset(_BRIDGE_TABLES)
     return RowsCheck(differences, expected_totals, dict(expected_totals) if same else dict(_bridge_totals(got)))
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from ledger.events import AcquisitionCostRecorded, CustomerAttributesSet, FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
@@ -13,17 +13,30 @@ from projections.dedupe import content
 from projections.engine import FxTable, MrrSettings, compute_timeline
 from projections.verify.model import REFERENCE, ProjectionState, _text
 
+def first_of_each(records: Iterable[LedgerRecord]) -> dict[str, LedgerRecord]:
+    """The first copy of each event id in (partition, offset) order, found in one pass (no sort)."""
+    first: dict[str, LedgerRecord] = {}
+    for record in records:
+        earlier = first.get(record.event.event_id)
+        if earlier is None or (record.partition, record.offset) < (earlier.partition, earlier.offset):
+            first[record.event.event_id] = record
+    return first
+
+
+def conflicting_copies(records: Iterable[LedgerRecord], first: Mapping[str, LedgerRecord]) -> Iterator[LedgerRecord]:
+    """The records that are not `first` (`first_of_each`) of their event id and differ from it
+    in content: what `event_conflicts` holds."""
+    for record in records:
+        earlier = first[record.event.event_id]
+        if earlier is not record and content(earlier.event) != content(record.event):
+            yield record
+
+
 def first_copies(records: Sequence[LedgerRecord]) -> tuple[list[LedgerRecord], set[tuple[str, ...]]]:
     """The records to apply (the first copy of each event id in (partition, offset) order), in
     recorded order, and the `event_conflicts` rows (later copies with other content)."""
-    first: dict[str, LedgerRecord] = {}
-    conflicts: set[tuple[str, ...]] = set()
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        earlier = first.get(record.event.event_id)
-        if earlier is None:
-            first[record.event.event_id] = record
-        elif content(earlier.event) != content(record.event):
-            conflicts.add(_text((record.partition, record.offset, record.event.event_id)))
+    first = first_of_each(records)
+    conflicts = {_text((r.partition, r.offset, r.event.event_id)) for r in conflicting_copies(records, first)}
     applied = sorted(first.values(), key=lambda r: (r.event.recorded_at, r.partition, r.offset))  # type: ignore[arg-type, return-value]
     return applied, conflicts
 

@@ -11,9 +11,9 @@ aggregates PostgreSQL computes where the data is instead of reading millions of 
   event ids are its primary key), the reference tables and conflicts the expected counts;
 - the offsets are the replay's end offsets.
 
-Expected reference figures come from the ledger records deduplicated here on their own (the
-first copy of each event id in (partition, offset) order), not from what the shards loaded. `mrr verify` is the full row-by-row check of
-a schema as stored, for any time.
+Expected reference figures come from the ledger records deduplicated on their own
+(`first_of_each`), not from what the shards loaded. `mrr verify` is the full row-by-row check
+of a schema as stored, for any time.
 """
 
 from __future__ import annotations
@@ -28,21 +28,16 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.events import AcquisitionCostRecorded, CustomerAttributesSet, FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
 from projections.customer_state import ROW_KINDS
-from projections.dedupe import content
 from projections.verify.compare import RowsCheck
+from projections.verify.expected import conflicting_copies, first_of_each
 from projections.verify.model import BridgeDifference, Difference, VerifyResult
 
 
 def expected_counts(records: Sequence[LedgerRecord]) -> tuple[dict[str, int], dict[int, tuple[int, int]], int]:
     """(rows per reference table, (records, sum of offsets) per partition of the event index,
     customers) that the ledger records `records` should leave."""
-    first: dict[str, LedgerRecord] = {}
-    for record in records:  # the first copy of each event id in (partition, offset) order; no sort
-        earlier = first.get(record.event.event_id)
-        if earlier is None or (record.partition, record.offset) < (earlier.partition, earlier.offset):
-            first[record.event.event_id] = record
-    conflicts = sum(1 for r in records if first[r.event.event_id] is not r
-                    and content(first[r.event.event_id].event) != content(r.event))
+    first = first_of_each(records)
+    conflicts = sum(1 for _ in conflicting_copies(records, first))
     counts = {"fx_rates": 0, "acquisition_costs": 0, "customer_attributes": 0, "event_conflicts": conflicts}
     partitions: dict[int, tuple[int, int]] = {}
     customers = set()
