@@ -27,8 +27,9 @@ test-unit: $(STAMP)
 provision:
 	bash tests/stack/provision.sh
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+## The benchmark suite on real servers (bench/suite.py); e.g. make bench BENCH_ARGS="--sizes 100k,1M --readme".
+bench: $(STAMP) provision
+	$(BIN)/python -m bench suite $(BENCH_ARGS)
 
 devstack-up: $(STAMP) provision
 	$(BIN)/python -m tests.stack up

@@ -13,19 +13,25 @@ import argparse
 import gc
 import time
 from collections import defaultdict
+from typing import Any, Iterable
 
 from bench.machine import describe
 from ledger.demo import customers_for_events, generate_business
 from ledger.events import EventBase, FxRatePublished, customer_of
 from projections.engine import FxTable, MrrSettings, compute_timeline
 
-TARGET_EVENTS_PER_SECOND = 300_000
+TARGET_EVENTS_PER_SECOND = 500_000
 
 
 def prepare(events: int, seed: int, months: int) -> tuple[dict[str, list[EventBase]], FxTable]:
     """The demo business as per-customer event lists (recorded order) and its FX table."""
-    arrivals = generate_business(seed=seed, customers=customers_for_events(events, months),
-                                 months=months)
+    return group(generate_business(seed=seed, customers=customers_for_events(events, months),
+                                   months=months))
+
+
+def group(arrivals: Iterable[tuple[Any, EventBase]]) -> tuple[dict[str, list[EventBase]], FxTable]:
+    """Arrivals (arrival time, event) as per-customer event lists in arrival order, and the FX
+    table of their rates."""
     by_customer: dict[str, list[EventBase]] = defaultdict(list)
     fx = FxTable()
     for _, event in arrivals:

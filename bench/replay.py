@@ -27,9 +27,9 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -117,18 +117,22 @@ async def measure_copy(url: str) -> dict[str, Any]:
 
 
 def run_replay(env: dict[str, str], args: list[str]) -> dict[str, Any]:
-    """`mrr replay --json ARGS`: wall time from spawn to exit, its result line and peak RSS."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    started = time.perf_counter()
-    done = subprocess.run([MRR, "replay", "--json", *args], env=env, capture_output=True, text=True)
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"mrr replay failed ({done.returncode}): {done.stderr[-2000:]}")
-    result = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")][-1]
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    """`mrr replay --json ARGS`: wall time from spawn to exit, its result line and the peak RSS of
+    its largest process (`wait4`'s rusage of that child: itself and its forked shards)."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen([MRR, "replay", "--json", *args], env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"mrr replay failed ({proc.returncode}): {err.read()[-2000:]}")
+        result = [json.loads(line) for line in out.read().splitlines() if line.startswith("{")][-1]
     return {"seconds": round(seconds, 2), "events": result["events"], "rows": result["rows"],
             "events_per_second": round(result["events"] / seconds), "phases": result["seconds"],
-            "peak_rss_mib": round(max(peak, before) / 1024)}
+            "peak_rss_mib": round(usage.ru_maxrss / 1024)}
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -180,23 +180,40 @@ class WorkerGroup:
     def tail(self) -> str:
         return "\n".join(w.tail() for w in self.members)
 
+    def peak_rss_mib(self) -> int | None:
+        """The largest member's peak resident set so far (VmHWM of /proc), None if unreadable."""
+        peaks = []
+        for member in self.members:
+            try:
+                status = Path(f"/proc/{member.proc.pid}/status").read_text()
+            except OSError:
+                continue
+            peaks += [int(line.split()[1]) // 1024 for line in status.splitlines()
+                      if line.startswith("VmHWM:")]
+        return max(peaks) if peaks else None
+
     def terminate(self) -> int:
         """Stop every member; the worst exit status."""
         return max(w.terminate() for w in self.members)
 
 
-async def measure_throughput(bootstrap: str, url: str, topic: str, arrivals: Sequence[Arrival],
-                             log_dir: Path, worker_args: Sequence[str], timeout: float,
-                             workers: int = 1):
+async def publish_backlog(bootstrap: str, topic: str, arrivals: Sequence[Arrival]) -> tuple[float, int]:
+    """Publish `arrivals` (pipelined producer); (seconds it took, events now in the topic)."""
     from tests.worker.support import end_offsets, publish_arrivals
 
     started = time.perf_counter()
     await publish_arrivals(bootstrap, topic, arrivals)
-    publish_seconds = time.perf_counter() - started
-    ends = await end_offsets(bootstrap, topic)
-    total = sum(ends.values())
-    print(f"published {total:,} events to {topic} ({PARTITIONS} partitions) in "
-          f"{publish_seconds:.1f} s; starting mrr worker {' '.join(worker_args)}", flush=True, file=sys.stderr)
+    seconds = time.perf_counter() - started
+    return seconds, sum((await end_offsets(bootstrap, topic)).values())
+
+
+async def measure_throughput(bootstrap: str, url: str, topic: str, total: int, publish_seconds: float,
+                             log_dir: Path, worker_args: Sequence[str], timeout: float,
+                             workers: int = 1):
+    """Start the worker(s) on the `total` events already in `topic`; time them to the end.
+    Returns the `Throughput` and the still-running `WorkerGroup`."""
+    print(f"{total:,} events in {topic} ({PARTITIONS} partitions); starting mrr worker "
+          f"{' '.join(worker_args)}", flush=True, file=sys.stderr)
 
     poller = await OffsetPoller.connect(url)
     worker = WorkerGroup(log_dir, bootstrap, url, topic, worker_args, workers)
@@ -458,8 +475,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await upgrade(url)
             topic = "bench-ledger-" + uuid.uuid4().hex[:8]
             await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
+            publish_seconds, total = await publish_backlog(bootstrap, topic, backlog)
             throughput, worker = await measure_throughput(
-                bootstrap, url, topic, backlog, log_dir, worker_args,
+                bootstrap, url, topic, total, publish_seconds, log_dir, worker_args,
                 timeout=max(600.0, args.events / 50), workers=args.workers)
             throughput.batch_size = args.batch_size
             print(f"throughput: {throughput.rate_without_startup:,.0f} events/s excl. startup",
