@@ -12,21 +12,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, literal
 
 from projections import schema
 from projections.engine.model import MOVEMENT_TYPES
 from projections.periods import Period
-from projections.queries.common import (
-    report_envelope,
-    BridgeImbalanceError,
-    Scope,
-    bucket,
-    customer_intervals,
-    for_customer,
-    in_force_before,
-    visible,
-)
+from projections.queries.common import BridgeImbalanceError, Scope, for_customer, report_envelope, visible
+from projections.queries.levels import every_row, levels_before, positive, sums_by_period
 from projections.queries.money import format_major
 
 _COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
@@ -68,33 +60,20 @@ class BridgeRow:
             )
 
 
-def unconverted_intervals(conn: Connection, scope: Scope, start: dt.datetime, end: dt.datetime) -> list[Any]:
-    """Visible subscription intervals with no FX rate (mrr NULL) overlapping [start, end]."""
-    t = schema.subscription_mrr
-    query = select(t.c.valid_from, t.c.valid_to, t.c.native_mrr.label("mrr")).where(
-        visible(t, scope.known_at), *for_customer(t, scope), t.c.mrr.is_(None),
-        t.c.valid_from < end, (t.c.valid_to.is_(None)) | (t.c.valid_to >= start),
-    )
-    return [_Span(vf, vt) for vf, vt, _ in conn.execute(query)]
-
-
-@dataclass(frozen=True)
-class _Span:
-    valid_from: dt.datetime
-    valid_to: dt.datetime | None
-    mrr: int = 1  # counted, not summed
-
-
 def bridge(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[BridgeRow]:
-    """The bridge rows of `periods` (ascending, contiguous) as of/known at `scope`."""
+    """The bridge rows of `periods` (ascending, contiguous) as of/known at `scope`.
+
+    The database adds up the levels at each boundary and the movements and FX impacts per
+    period (`levels`), so the cost grows with the number of periods read, not with the rows."""
     if not periods:
         return []
     rows = [BridgeRow(p, scope.end_of(p)) for p in periods]
-    start, end = periods[0].start, rows[-1].end
-    intervals = customer_intervals(conn, scope, start, end)
+    c, s = schema.customer_mrr, schema.subscription_mrr
     boundaries = [instant for r in rows for instant in (r.period.start, r.end)]
-    levels = in_force_before(intervals, boundaries)
-    unconverted = in_force_before(unconverted_intervals(conn, scope, start, end), [r.end for r in rows])
+    levels = levels_before(conn, c, [visible(c, scope.known_at), *for_customer(c, scope)], boundaries,
+                           c.c.mrr, positive(c.c.mrr))
+    unconverted = levels_before(conn, s, [visible(s, scope.known_at), *for_customer(s, scope), s.c.mrr.is_(None)],
+                                [r.end for r in rows], literal(0), every_row())
     for i, row in enumerate(rows):
         row.opening_mrr, row.customers_opening = levels[2 * i]
         row.closing_mrr, row.customers_closing = levels[2 * i + 1]
@@ -108,33 +87,24 @@ def bridge(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[Br
 
 def _add_movements(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
     t = schema.movements
-    periods = [r.period for r in rows]
-    query = select(t.c.effective_at, t.c.type, t.c.amount).where(
-        visible(t, scope.known_at), *for_customer(t, scope),
-        t.c.effective_at >= periods[0].start, t.c.effective_at < rows[-1].end,
-    )
-    for effective_at, kind, amount in conn.execute(query):
-        i = bucket(periods, scope, effective_at)
-        if i is None:
-            continue
+    sums = sums_by_period(conn, t.c.effective_at, t.c.amount, [t.c.type],
+                          [visible(t, scope.known_at), *for_customer(t, scope)],
+                          [r.period for r in rows], rows[-1].end)
+    for (i, kind), (amount, count) in sums.items():
         row = rows[i]
         setattr(row, kind, getattr(row, kind) + amount)
-        row.movement_counts[kind] = row.movement_counts.get(kind, 0) + 1
+        row.movement_counts[kind] = row.movement_counts.get(kind, 0) + count
         if kind in _COUNTED:
-            setattr(row, _COUNTED[kind], getattr(row, _COUNTED[kind]) + 1)
+            setattr(row, _COUNTED[kind], getattr(row, _COUNTED[kind]) + count)
 
 
 def _add_fx(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
     t = schema.fx_impacts
-    periods = [r.period for r in rows]
-    query = select(t.c.effective_at, t.c.amount).where(
-        visible(t, scope.known_at), *for_customer(t, scope),
-        t.c.effective_at >= periods[0].start, t.c.effective_at < rows[-1].end,
-    )
-    for effective_at, amount in conn.execute(query):
-        i = bucket(periods, scope, effective_at)
-        if i is not None:
-            rows[i].fx_impact += amount
+    sums = sums_by_period(conn, t.c.effective_at, t.c.amount, [],
+                          [visible(t, scope.known_at), *for_customer(t, scope)],
+                          [r.period for r in rows], rows[-1].end)
+    for (i,), (amount, _) in sums.items():
+        rows[i].fx_impact += amount
 
 
 MONEY_FIELDS = ("opening_mrr", "new_business", "expansion", "contraction", "churn", "reactivation",
