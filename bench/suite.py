@@ -168,46 +168,56 @@ async def measure_worker(bootstrap: str, server_url: str, topic: str, total: int
             "exit_status": code, "warnings_errors": notes.get("warnings_errors"), "latency": latency}
 
 
+async def measure_size(size: int, live_total: int, with_worker: bool, bootstrap: str, server_url: str,
+                       args: argparse.Namespace, currency: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Every measure on a ledger of `size` events; (its entry, the worker's latency rows)."""
+    started = time.perf_counter()
+    arrivals = demo_arrivals(size + live_total, args.seed, args.months)
+    live = arrivals[size:]
+    entry: dict[str, Any] = {"events": size, "generate_seconds": round(time.perf_counter() - started, 1)}
+    log(f"  generated in {entry['generate_seconds']} s; engine ...")
+    entry["engine"] = measure_engine(arrivals[:size], args.runs)
+    entry["customers"] = entry["engine"]["customers"]
+    topic = "bench-suite-" + uuid.uuid4().hex[:8]
+    await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
+    publish_seconds, total = await publish_backlog(bootstrap, topic, arrivals[:size])
+    entry["publish"] = {"seconds": round(publish_seconds, 1), "events_per_second": round(total / publish_seconds)}
+    del arrivals  # the replays below need the memory more than this process does
+    from tests.worker.support import end_offsets
+
+    async with fresh_database(server_url) as url:
+        await upgrade(url)
+        entry.update(await measure_replays(bootstrap, url, topic, await end_offsets(bootstrap, topic), args.runs))
+        entry.update(await measure_on_projections(url, bootstrap, args.runs, currency))
+    latency: list[dict[str, Any]] = []
+    if with_worker:
+        log("  worker over the same topic ...")
+        entry["worker"] = await measure_worker(bootstrap, server_url, topic, total, publish_seconds, live, args)
+        latency = entry["worker"].pop("latency")
+    return entry, latency
+
+
 async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
+    """Measure every size in turn; the report so far is written after each one."""
     from streams.config import load_config
 
     currency = load_config({}).reporting_currency
     worker_sizes = [n for n in args.sizes if n <= args.worker_max_events]
     latency_size = worker_sizes[-1] if worker_sizes and args.rates else None
     live_total = sum(int(rate * args.duration) + 1 for rate in args.rates)
-    by_size: list[dict[str, Any]] = []
-    latency: list[dict[str, Any]] = []
+    report: dict[str, Any] = {
+        "date": dt.date.today().isoformat(), "command": command, "machine": describe().replace(" (1 used)", ""),
+        "runs": args.runs, "sizes": args.sizes, "by_size": [], "latency": [], "latency_after": latency_size}
     with servers() as (bootstrap, server_url, origin):
+        report["servers"] = origin
         for size in args.sizes:
             log(f"ledger of {size:,} events:")
-            started = time.perf_counter()
-            arrivals = demo_arrivals(size + (live_total if size == latency_size else 0), args.seed, args.months)
-            backlog, live = arrivals[:size], arrivals[size:]
-            entry: dict[str, Any] = {"events": len(backlog), "generate_seconds": round(time.perf_counter() - started, 1)}
-            log(f"  generated in {entry['generate_seconds']} s; engine ...")
-            entry["engine"] = measure_engine(backlog, args.runs)
-            entry["customers"] = entry["engine"]["customers"]
-            async with fresh_database(server_url) as url:
-                await upgrade(url)
-                topic = "bench-suite-" + uuid.uuid4().hex[:8]
-                await ensure_topics(bootstrap, topic, partitions=PARTITIONS)
-                publish_seconds, total = await publish_backlog(bootstrap, topic, backlog)
-                entry["publish"] = {"seconds": round(publish_seconds, 1),
-                                    "events_per_second": round(total / publish_seconds)}
-                from tests.worker.support import end_offsets
-
-                entry.update(await measure_replays(bootstrap, url, topic, await end_offsets(bootstrap, topic), args.runs))
-                entry.update(await measure_on_projections(url, bootstrap, args.runs, currency))
-            if size in worker_sizes:
-                log("  worker over the same topic ...")
-                entry["worker"] = await measure_worker(bootstrap, server_url, topic, total, publish_seconds,
-                                                       live if size == latency_size else [], args)
-                latency = entry["worker"].pop("latency") or latency
-            by_size.append(entry)
-            del arrivals, backlog, live
-    return {"date": dt.date.today().isoformat(), "command": command,
-            "machine": describe().replace(" (1 used)", ""), "servers": origin, "runs": args.runs,
-            "sizes": args.sizes, "by_size": by_size, "latency": latency, "latency_after": latency_size}
+            entry, latency = await measure_size(size, live_total if size == latency_size else 0,
+                                                size in worker_sizes, bootstrap, server_url, args, currency)
+            report["by_size"].append(entry)
+            report["latency"] = latency or report["latency"]
+            results.write(report, args.out)
+    return report
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,18 +10,17 @@ Period ends follow the reports: MRR just before the end, or at `as_of` for the c
 
 from __future__ import annotations
 
-import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, and_, func, select
 
 from projections import schema
-from projections.periods import Period, period_of
-from projections.queries.common import (Scope, customer_intervals, for_customer, in_force_before,
-                                        report_envelope, visible)
+from projections.periods import Period
+from projections.queries.common import Scope, for_customer, report_envelope, visible
+from projections.queries.levels import grouped_levels_before, period_index, positive
 from projections.queries.money import format_major, format_ratio, ratio
 
 
@@ -51,47 +50,48 @@ class Cohort:
         return ratio(cell.mrr, self.starting_mrr)
 
 
-def first_new_business(conn: Connection, scope: Scope) -> dict[str, tuple[dt.datetime, int]]:
-    """Per customer: instant and MRR after its first visible `new_business` up to `as_of`."""
+def first_new_business(scope: Scope) -> Any:
+    """Subquery (customer_id, first_at): each customer's first visible `new_business` instant up
+    to `as_of`."""
     t = schema.movements
-    query = (select(t.c.customer_id, t.c.effective_at, t.c.mrr_after)
-             .where(visible(t, scope.known_at), *for_customer(t, scope), t.c.type == "new_business",
-                    t.c.effective_at < scope.cutoff)
-             .order_by(t.c.customer_id, t.c.effective_at))
-    first: dict[str, tuple[dt.datetime, int]] = {}
-    for customer_id, effective_at, mrr_after in conn.execute(query):
-        first.setdefault(customer_id, (effective_at, mrr_after))
-    return first
+    return (select(t.c.customer_id, func.min(t.c.effective_at).label("first_at"))
+            .where(visible(t, scope.known_at), *for_customer(t, scope), t.c.type == "new_business",
+                   t.c.effective_at < scope.cutoff)
+            .group_by(t.c.customer_id).subquery("first_new_business"))
 
 
 def cohorts(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[Cohort]:
     """The cohorts whose start period is in `periods` (ascending, contiguous, one kind), each
-    measured at the end of every period from its own through the last of `periods`."""
+    measured at the end of every period from its own through the last of `periods`.
+
+    The database groups customers into cohorts and adds up each cohort's MRR at every period end
+    (`levels`); Python only assembles the triangle."""
     if not periods:
         return []
-    kind, labels = periods[0].kind, {p.label: i for i, p in enumerate(periods)}
-    members: dict[int, list[str]] = defaultdict(list)
-    starting: dict[int, int] = defaultdict(int)
-    for customer_id, (effective_at, mrr_after) in first_new_business(conn, scope).items():
-        index = labels.get(period_of(kind, effective_at).label)
-        if index is not None:
-            members[index].append(customer_id)
-            starting[index] += mrr_after
-    if not members:
+    m, c = schema.movements, schema.customer_mrr
+    first = first_new_business(scope)
+    cohort = period_index(first.c.first_at, periods)
+    in_range = [first.c.first_at >= periods[0].start, first.c.first_at < periods[-1].end]
+    starts = conn.execute(
+        select(cohort, func.count(func.distinct(m.c.customer_id)), func.sum(m.c.mrr_after))
+        .select_from(m.join(first, and_(m.c.customer_id == first.c.customer_id,
+                                        m.c.effective_at == first.c.first_at)))
+        .where(visible(m, scope.known_at), m.c.type == "new_business", *in_range)
+        .group_by(cohort)).all()
+    if not starts:
         return []
-    cohort_of = {c: i for i, customers in members.items() for c in customers}
-    by_cohort: dict[int, list[Any]] = defaultdict(list)
-    for interval in customer_intervals(conn, scope, periods[0].start, scope.end_of(periods[-1])):
-        if interval.customer_id in cohort_of:
-            by_cohort[cohort_of[interval.customer_id]].append(interval)
+    ends = [scope.end_of(p) for p in periods]
+    levels = grouped_levels_before(
+        conn, c, [visible(c, scope.known_at), *for_customer(c, scope), *in_range], ends, c.c.mrr,
+        positive(c.c.mrr), keys=[cohort], source=c.join(first, c.c.customer_id == first.c.customer_id))
     result = []
-    for index in sorted(members):
+    for index, size, starting in sorted((int(i), int(n), int(s or 0)) for i, n, s in starts):
         measured = periods[index:]
-        levels = in_force_before(by_cohort[index], [scope.end_of(p) for p in measured])
-        cohort = Cohort(periods[index], len(members[index]), starting[index])
-        cohort.cells = [CohortCell(age, p, count, mrr, p.end <= scope.cutoff)
-                        for age, (p, (mrr, count)) in enumerate(zip(measured, levels))]
-        result.append(cohort)
+        in_force = levels.get((index,), [(0, 0)] * len(periods))[index:]
+        row = Cohort(periods[index], size, starting)
+        row.cells = [CohortCell(age, p, count, mrr, p.end <= scope.cutoff)
+                     for age, (p, (mrr, count)) in enumerate(zip(measured, in_force))]
+        result.append(row)
     return result
 
 
