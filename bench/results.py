@@ -30,6 +30,8 @@ def _n(value: Any, unit: str = "") -> str:
         return "–"
     if isinstance(value, float) and value != value:  # NaN
         return "–"
+    if isinstance(value, float) and abs(value) >= 100:
+        value = round(value)
     return f"{value:,}{unit}" if isinstance(value, int) else f"{value:,.1f}{unit}"
 
 
@@ -87,7 +89,8 @@ def _late(size: dict[str, Any]) -> str:
     late = size.get("late_event")
     if not late:
         return "–"
-    return f"{late['total_ms']:,.1f} (apply {late['apply_ms']:,.1f} + report {late['report_ms']:,.1f}; reflected {late['reflected']})"
+    return (f"{late['total_ms']:,.1f} (of which the restatement {late['apply_ms']:,.1f} and the bridge read "
+            f"{late['report_ms']:,.1f}, each its own median; reflected {late['reflected']})")
 
 
 def _baseline(size: dict[str, Any]) -> str:
@@ -103,7 +106,7 @@ def target_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     def largest(*path: str) -> tuple[Any, int | None]:
         for size in reversed(sizes):
-            value = _get(size, *path)
+            value = None if "error" in size else _get(size, *path)
             if value is not None:
                 return value, size["events"]
         return None, None
@@ -142,7 +145,9 @@ def render(report: dict[str, Any]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in target_rows(report)]
     lines += ["", "| ledger | " + " | ".join(_size(s["events"]) + " events" for s in sizes) + " |",
               "|---|" + "---|" * len(sizes)]
-    lines += [f"| {name} | " + " | ".join(cell(s) for s in sizes) + " |" for name, cell in ROWS]
+    lines += [f"| {name} | " + " | ".join("failed" if "error" in s else cell(s) for s in sizes) + " |"
+              for name, cell in ROWS]
+    lines += [f"\n{_size(s['events'])} events failed: {s['error'][:300]}" for s in sizes if "error" in s]
     if report.get("latency"):
         lat = report["latency"]
         lines += ["", f"Worker latency, `recorded_at` → committed projection, after the worker caught up"

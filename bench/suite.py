@@ -70,10 +70,12 @@ def parse_size(text: str) -> int:
 
 
 def parse_sizes(text: str) -> list[int]:
+    """'1M,100k' -> [100000, 1000000]: distinct sizes, ascending."""
     return sorted({parse_size(part) for part in text.split(",") if part.strip()})
 
 
 def parse_rates(text: str) -> list[float]:
+    """'1000,5000' -> [1000.0, 5000.0]; '' -> [] (no latency phase)."""
     return [float(part) for part in text.split(",") if part.strip()]
 
 
@@ -84,6 +86,7 @@ def _median_run(runs: list[dict[str, Any]], key: str) -> dict[str, Any]:
 
 
 def measure_engine(arrivals: Sequence[Arrival], runs: int) -> dict[str, Any]:
+    """The pure engine over `arrivals` grouped per customer, `runs` times on one core (median)."""
     by_customer, fx = engine.group(arrivals)
     count = sum(len(events) for events in by_customer.values())
     rates = []
@@ -95,6 +98,8 @@ def measure_engine(arrivals: Sequence[Arrival], runs: int) -> dict[str, Any]:
 
 
 async def measure_replays(bootstrap: str, url: str, topic: str, ends: dict[int, int], runs: int) -> dict[str, Any]:
+    """One untimed replay into the empty database, then `runs` times: the read ceiling, a replay
+    and a raw COPY of its rows. Medians; the replay's phases are those of its median run."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
     env.update(MRR_KAFKA_BOOTSTRAP=bootstrap, MRR_DATABASE_URL=url, MRR_LEDGER_TOPIC=topic)
     log("  first replay (fills the live schema the measured ones replace) ...")
@@ -212,8 +217,12 @@ async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         report["servers"] = origin
         for size in args.sizes:
             log(f"ledger of {size:,} events:")
-            entry, latency = await measure_size(size, live_total if size == latency_size else 0,
-                                                size in worker_sizes, bootstrap, server_url, args, currency)
+            try:
+                entry, latency = await measure_size(size, live_total if size == latency_size else 0,
+                                                    size in worker_sizes, bootstrap, server_url, args, currency)
+            except Exception as exc:  # e.g. a replay killed for memory: keep the other sizes
+                log(f"  {size:,} events failed: {exc}")
+                entry, latency = {"events": size, "error": f"{type(exc).__name__}: {exc}"[:1000]}, []
             report["by_size"].append(entry)
             report["latency"] = latency or report["latency"]
             results.write(report, args.out)

@@ -99,10 +99,13 @@ async def fresh_database(server_url: str):
 
 
 def demo_arrivals(total: int, seed: int, months: int) -> list[Arrival]:
-    """At most `total` demo events in arrival order. The business ends on the 1st of next
-    month, so the live (latency) events, the last ones, mostly occurred recently."""
+    """At most `total` demo events in arrival order. The business ends on the 1st of last
+    month, so every arrival (late ones come days after the end) lies in the past: events
+    appended now, stamped `recorded_at` = now, are then later than everything already in the
+    ledger, as live events are. (A business ending in the future made every live event look
+    backdated to the customers whose stored history was recorded "later".)"""
     today = dt.date.today()
-    year, month = shift_month(today.year, today.month, -(months - 1))
+    year, month = shift_month(today.year, today.month, -(months + 1))
     return generate_business(seed=seed, customers=customers_for_events(total + total // 8, months),
                              months=months, start=dt.date(year, month, 1))[:total]
 

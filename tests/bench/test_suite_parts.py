@@ -84,3 +84,12 @@ async def test_the_batch_sql_baseline_equals_the_bridge_opening_every_month(fres
     agreed, compared = measured["agreement"].split()[0].split("/")
     assert agreed == compared and int(compared) >= 20, measured
     assert measured["periods"] > 0 and measured["rows"] > 0
+
+
+def test_a_failed_size_is_shown_failed_and_the_others_still_count():
+    report = _report()
+    report["by_size"].append({"events": 5_000_000, "error": "RuntimeError: mrr replay failed (1): BrokenProcessPool"})
+    text = results.render(report)
+    assert "| customers | 12,800 | failed |" in text
+    assert "5M events failed: RuntimeError: mrr replay failed" in text
+    assert "| one late event restated and in the bridge (100k ledger) | 80.0 ms |" in text
