@@ -38,16 +38,13 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.machine import describe
+from bench.stack import log
 from bench.worker import demo_arrivals, fresh_database, servers
 from ledger.kafka.topics import ensure_topics
 from projections.migrate import upgrade
 
 PARTITIONS = 12
 MRR = str(Path(sys.executable).with_name("mrr"))
-
-
-def log(message: str) -> None:
-    print(message, flush=True, file=sys.stderr)
 
 
 async def measure_ceiling(bootstrap: str, topic: str, ends: dict[int, int]) -> dict[str, Any]:

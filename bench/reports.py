@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from ledger.demo.calendar import shift_month
 from projections.analytics.cohorts import cohorts
 from projections.queries import Scope, bridge, kpis, resolve_periods
 from projections.queries.bridge import BridgeRow
@@ -28,8 +29,8 @@ MRR = str(Path(sys.executable).with_name("mrr"))
 
 def first_month(today: dt.date, months: int = MONTHS) -> str:
     """The label (YYYY-MM) of the first of the last `months` months, this one included."""
-    index = today.year * 12 + today.month - 1 - (months - 1)
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+    year, month = shift_month(today.year, today.month, -(months - 1))
+    return f"{year:04d}-{month:02d}"
 
 
 def now_scope() -> Scope:

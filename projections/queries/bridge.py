@@ -12,13 +12,13 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, literal
+from sqlalchemy import Connection, literal, true
 
 from projections import schema
 from projections.engine.model import MOVEMENT_TYPES
 from projections.periods import Period
 from projections.queries.common import BridgeImbalanceError, Scope, for_customer, report_envelope, visible
-from projections.queries.levels import every_row, levels_before, positive, sums_by_period
+from projections.queries.levels import levels_before, positive, sums_by_period
 from projections.queries.money import format_major
 
 _COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
@@ -73,7 +73,7 @@ def bridge(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[Br
     levels = levels_before(conn, c, [visible(c, scope.known_at), *for_customer(c, scope)], boundaries,
                            c.c.mrr, positive(c.c.mrr))
     unconverted = levels_before(conn, s, [visible(s, scope.known_at), *for_customer(s, scope), s.c.mrr.is_(None)],
-                                [r.end for r in rows], literal(0), every_row())
+                                [r.end for r in rows], literal(0), true())
     for i, row in enumerate(rows):
         row.opening_mrr, row.customers_opening = levels[2 * i]
         row.closing_mrr, row.customers_closing = levels[2 * i + 1]

@@ -11,7 +11,6 @@ Semantics (see docs/reports.md):
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
@@ -101,14 +100,6 @@ def in_force_before(intervals: Iterable[Any], boundaries: Sequence[dt.datetime])
             ei += 1
         result.append((total, count))
     return result
-
-
-def bucket(periods: Sequence[Period], scope: Scope, instant: dt.datetime) -> int | None:
-    """Index of the period whose reported span [start, end_of) contains `instant`, if any."""
-    i = bisect.bisect_right([p.start for p in periods], instant) - 1
-    if i < 0 or instant >= scope.end_of(periods[i]):
-        return None
-    return i
 
 
 def first_instant(conn: Connection, scope: Scope) -> dt.datetime | None:

@@ -105,7 +105,3 @@ def positive(column: ColumnElement[Any]) -> ColumnElement[bool]:
     """`column > 0` (NULL counts as not positive)."""
     return func.coalesce(column, 0) > 0
 
-
-def every_row() -> ColumnElement[bool]:
-    """A condition true for every row (count them all)."""
-    return literal(1) == 1
