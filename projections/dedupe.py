@@ -58,12 +58,21 @@ def split_known(records: list[LedgerRecord], known: dict[str, EventBase]
         elif content(first) == content(event):
             duplicates += 1
         else:
-            conflicts.append({
-                "partition": record.partition, "offset": record.offset, "event_id": event.event_id,
-                "body": encode_event(event).decode(), "recorded_at": event.recorded_at,
-            })
+            conflicts.append(conflict_row(record))
+    warn_conflicts(conflicts)
+    return new, duplicates, conflicts
+
+
+def conflict_row(record: LedgerRecord) -> dict[str, object]:
+    """The `event_conflicts` row of a copy that reuses an applied event id with another body."""
+    event = record.event
+    return {"partition": record.partition, "offset": record.offset, "event_id": event.event_id,
+            "body": encode_event(event).decode(), "recorded_at": event.recorded_at}
+
+
+def warn_conflicts(conflicts: list[dict[str, object]]) -> None:
+    """Log conflicting copies (rows of `conflict_row`), if any."""
     if conflicts:
         log.warning("%d event(s) reuse an applied event_id with another body; recorded in "
                     "event_conflicts, not applied: %s", len(conflicts),
                     ", ".join(sorted({str(c["event_id"]) for c in conflicts})[:10]))
-    return new, duplicates, conflicts

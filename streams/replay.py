@@ -5,20 +5,21 @@ Stages, recorded in the schema's job table (`projections.side_schema`) so an int
 leaves the live projections untouched and can be resumed (`--resume`) or discarded (`--abort`):
 
 1. `reading`: the target is fixed (the ledger's end offsets when the replay started, the MRR
-   settings, the recorded-time cutoff); the ledger is read up to it (`streams.ledger_snapshot`),
-   split into shards of customers and recomputed in memory (`projections.rebuild`), one
-   process per shard, each COPYing its rows (`streams.replay_shards`).
-2. `loaded`: one transaction loaded the rows of no shard, built the indexes and marked it.
+   settings, the recorded-time cutoff); the ledger is read up to it once and spilled to local
+   disk in buckets of customers (`streams.ledger_spill`); `--jobs` processes recompute the
+   buckets one at a time (`projections.rebuild`), each COPYing its rows
+   (`streams.replay_shards`), so memory does not grow with the ledger.
+2. `loaded`: one transaction loaded the rows of no bucket, built the indexes and marked it.
 3. `verified`: the loaded schema equals an independent from-scratch computation
-   (`projections.verify`) of the same ledger records: every shard compared its current rows
+   (`projections.verify`) of the same ledger records: every bucket compared its current rows
    with one before its COPY, and aggregates of the loaded schema are checked in SQL
-   (`projections.verify.loaded`); a replay resumed at `loaded` has no shard checks and reads
+   (`projections.verify.loaded`); a replay resumed at `loaded` has no bucket checks and reads
    every row back instead, as `mrr verify` does.
 4. swapped in (the schema is gone), or, for a side rebuild (`--until-recorded`, other
    settings), `kept` for comparison under its own name.
 
 A resumed replay keeps its target and starts at its stage; a replay killed before `loaded`
-drops whatever its shards had copied and reads and computes again.
+drops whatever its jobs had copied and reads and computes again.
 One replay runs at a time (a PostgreSQL session advisory lock). The phases themselves are in
 `streams.replay_phases`, the request/outcome/reporter types in `streams.replay_model`.
 """
@@ -39,7 +40,8 @@ from projections.migrate import require_head
 from projections.projector import settings_json
 from streams import replay_phases as phases
 from streams.config import Config
-from streams.ledger_snapshot import LedgerSnapshot, ledger_ends
+from streams.ledger_snapshot import ledger_ends
+from streams.replay_shards import LoadedBuckets
 from streams.replay_model import ReplayError, ReplayOutcome, ReplayRequest, Reporter
 
 __all__ = ["ReplayError", "ReplayOutcome", "ReplayRequest", "Reporter", "run_replay"]
@@ -107,14 +109,13 @@ async def _replay(engine: AsyncEngine, url: str, config: Config, request: Replay
     outcome = ReplayOutcome(schema=name, stage=job["stage"], ends={int(p): o for p, o in job["ends"].items()})
     settings = msgspec.json.decode(job["settings"], type=MrrSettings)
     until = dt.datetime.fromisoformat(job["until_recorded"]) if job.get("until_recorded") else None
-    snapshot: LedgerSnapshot | None = None
-    shards: phases.ShardChecks | None = None
+    loaded: LoadedBuckets | None = None
     if outcome.stage == "reading":
-        snapshot = await phases.read(config, outcome, until, reporter)
-        shards = await phases.load(engine, url, name, snapshot, settings, until, request.jobs, outcome, reporter)
+        async with phases.spilled(config, outcome, until, request.jobs, reporter) as ledger:
+            loaded = await phases.load(engine, url, name, ledger, settings, until, request.jobs, outcome, reporter)
     if outcome.stage == "loaded":
-        snapshot = snapshot or await phases.read(config, outcome, until, reporter)
-        await phases.verify(engine, url, name, snapshot, settings, request.jobs, outcome, reporter, shards)
+        snapshot = None if loaded else await phases.read(config, outcome, until, reporter)
+        await phases.verify(engine, url, name, snapshot, settings, request.jobs, outcome, reporter, loaded)
     if outcome.stage == "verified":
         if swap:
             await phases.swap(engine, name, settings, config, outcome, reporter)

@@ -31,7 +31,7 @@ class ReplayRequest:
     into: str | None = None
     """Schema of a side rebuild (default `mrr_side`)."""
     jobs: int = 1
-    """Processes computing shards of the rebuild (`streams.replay_shards`)."""
+    """Processes computing buckets of the rebuild (`streams.replay_shards`)."""
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Reporter:
         """`messages` more ledger messages were read."""
 
     def computed(self, done: int, total: int) -> None:
-        """`done` of `total` records were computed (all shards together)."""
+        """`done` of `total` records were computed (all buckets together)."""
 
 
 class timed:

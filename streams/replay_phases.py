@@ -4,9 +4,12 @@ reporter when it starts."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from dataclasses import dataclass
+import tempfile
+from pathlib import Path
+from typing import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -14,21 +17,23 @@ from projections import side_schema
 from projections.engine import MrrSettings
 from projections.migrate import head_revision
 from projections.projector import settings_json
-from projections.rebuild import deduplicate, ledger_rows, shard
+from projections.rebuild import ledger_rows
 from projections.store import ProjectionStore, schema_options
 from projections.verify import RowsCheck
 from projections.verify.loaded import check_loaded
 from streams.config import Config
 from streams.ledger_snapshot import LedgerSnapshot, read_ledger
 from streams.replay_model import ReplayError, ReplayOutcome, ReplayVerificationError, Reporter, timed
-from streams.replay_shards import load_shards
+from streams.ledger_spill import SpilledLedger, bucket_count, spill_ledger
+from streams.replay_shards import LoadedBuckets, load_buckets
 from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
 
 log = logging.getLogger("streams.replay")
 
 
 async def read(config: Config, outcome: ReplayOutcome, until: dt.datetime | None,
-                reporter: Reporter) -> LedgerSnapshot:
+               reporter: Reporter) -> LedgerSnapshot:
+    """The whole ledger in memory (the full verification of a replay resumed at `loaded`)."""
     reporter.phase("reading", total=sum(outcome.ends.values()), partitions=len(outcome.ends))
     with timed(outcome, "reading"):
         snapshot = await read_ledger(config, outcome.ends, until_recorded=until, progress=reporter.read)
@@ -36,56 +41,69 @@ async def read(config: Config, outcome: ReplayOutcome, until: dt.datetime | None
     return snapshot
 
 
-async def load(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot,
-                settings: MrrSettings, until: dt.datetime | None, jobs: int, outcome: ReplayOutcome,
-                reporter: Reporter) -> ShardChecks:
-    """Compute, check and COPY the shards, then finish the load; returns the shards' checks for
-    `verify`."""
-    new, _duplicates, conflicts = deduplicate(snapshot.records)
-    shards = shard(new, jobs)
+@contextlib.asynccontextmanager
+async def spilled(config: Config, outcome: ReplayOutcome, until: dt.datetime | None, jobs: int,
+                  reporter: Reporter) -> AsyncIterator[SpilledLedger]:
+    """The ledger read once and spilled in buckets of customers (`streams.ledger_spill`) into a
+    temporary directory under the data directory, removed afterwards."""
+    from ledger.kafka.scan import scan_topic
+
+    messages = sum(outcome.ends.values())
+    buckets = bucket_count(messages, jobs)
+    reporter.phase("reading", total=messages, partitions=len(outcome.ends), buckets=buckets)
+    config.data_path.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="replay-spill-", dir=config.data_path) as directory:
+        with timed(outcome, "reading"):
+            ledger = await spill_ledger(
+                scan_topic(config.kafka_bootstrap or "", config.ledger_topic, outcome.ends), Path(directory),
+                outcome.ends, buckets=buckets, horizon=dt.timedelta(days=config.future_horizon_days),
+                until_recorded=until, progress=reporter.read)
+        outcome.events, outcome.dead_letters = ledger.events, ledger.dead_letters
+        log.info("ledger spilled into %d buckets under %s (%d records)", buckets, directory, ledger.events)
+        yield ledger
+
+
+async def load(engine: AsyncEngine, url: str, name: str, ledger: SpilledLedger, settings: MrrSettings,
+               until: dt.datetime | None, jobs: int, outcome: ReplayOutcome, reporter: Reporter) -> LoadedBuckets:
+    """Compute, check and COPY the buckets, then finish the load; returns what the buckets
+    checked and copied, for `verify`."""
     async with engine.begin() as conn:
         await side_schema.drop_tables(conn, name)
         await side_schema.create_tables(conn, name)
-    reporter.phase("computing", total=sum(len(part) for part in shards), shards=len(shards))
+    reporter.phase("computing", total=sum(ledger.sizes), shards=min(jobs, ledger.buckets), buckets=ledger.buckets)
     with timed(outcome, "computing"):
-        copied, checks = await load_shards(shards, url, name, settings, progress=reporter.computed)
-    shared = ledger_rows(snapshot.ends, settings, conflicts)
+        loaded = await load_buckets(ledger, url, name, settings, jobs, progress=reporter.computed)
+    shared = ledger_rows(ledger.ends, settings, [])
     if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
         shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})
-    reporter.phase("loading", rows=sum(copied.values()))
+    reporter.phase("loading", rows=sum(loaded.copied.values()))
     with timed(outcome, "loading"):
         async with engine.begin() as conn:
             await side_schema.copy_rows(await side_schema.driver_connection(conn), name, shared)
             await side_schema.finish_load(conn, name, head_revision())
             await side_schema.set_job(conn, name, {"stage": "loaded"})
-    outcome.rows = sum(copied.values()) + sum(len(rows) for rows in shared.values())
+    outcome.rows = sum(loaded.copied.values()) + sum(len(rows) for rows in shared.values())
     outcome.stage = "loaded"
-    copied.update({table: len(rows) for table, rows in shared.items()})
-    return ShardChecks(checks, copied)
+    for table, rows in shared.items():
+        loaded.copied[table] = loaded.copied.get(table, 0) + len(rows)
+    return loaded
 
 
-@dataclass
-class ShardChecks:
-    """What the shards of this run checked in memory and how many rows were copied per table."""
-
-    checks: list[RowsCheck]
-    copied: dict[str, int]
-
-
-async def verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot, settings: MrrSettings,
-                  jobs: int, outcome: ReplayOutcome, reporter: Reporter, shards: ShardChecks | None) -> None:
-    """Check the loaded schema: with the checks of this run's shards, the load in SQL
-    (`projections.verify.loaded`); without (a resumed replay), every row read back and compared
-    with a from-scratch computation, as `mrr verify` does."""
-    reporter.phase("verifying", full=shards is None)
+async def verify(engine: AsyncEngine, url: str, name: str, snapshot: LedgerSnapshot | None, settings: MrrSettings,
+                 jobs: int, outcome: ReplayOutcome, reporter: Reporter, loaded: LoadedBuckets | None) -> None:
+    """Check the loaded schema: with the checks of this run's buckets, the load in SQL
+    (`projections.verify.loaded`); without (a resumed replay), every row of `snapshot` read back
+    and compared with a from-scratch computation, as `mrr verify` does."""
+    reporter.phase("verifying", full=loaded is None)
     store = ProjectionStore.from_url(url, **schema_options(name))
     try:
         with timed(outcome, "verifying"):
             async with store.engine.connect() as conn, conn.begin():
-                if shards is not None:
-                    result = await check_loaded(conn, name, snapshot.records, snapshot.ends,
-                                                shards.checks, shards.copied)
+                if loaded is not None:
+                    result = await check_loaded(conn, name, loaded.figures, outcome.ends,
+                                                loaded.checks, loaded.copied)
                 else:
+                    assert snapshot is not None
                     result = await check_projections(conn, snapshot.records, snapshot.ends, settings, jobs=jobs,
                                                      slices=Slices(store.url, store.engine_options, None))
         if result.ok:  # swapped in with it, so `mrr exporter` reports this verification

@@ -1,6 +1,6 @@
-"""What a replay's load kept, checked in SQL against what its shards checked in memory.
+"""What a replay's load kept, checked in SQL against what its buckets checked in memory.
 
-The shards of `mrr replay` compare their rows with a from-scratch computation before they COPY
+The buckets of `mrr replay` compare their rows with a from-scratch computation before they COPY
 them (`projections.verify.rebuilt`). `check_loaded` then checks the loaded schema itself, with
 aggregates PostgreSQL computes where the data is instead of reading millions of rows back:
 
@@ -12,7 +12,7 @@ aggregates PostgreSQL computes where the data is instead of reading millions of 
 - the offsets are the replay's end offsets.
 
 Expected reference figures come from the ledger records deduplicated on their own
-(`first_of_each`), not from what the shards loaded. `mrr verify` is the full row-by-row check
+(`expected_figures`, per replay bucket), not from what the buckets loaded. `mrr verify` is the full row-by-row check
 of a schema as stored, for any time.
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import text
@@ -33,34 +34,54 @@ from projections.verify.expected import conflicting_copies, first_of_each
 from projections.verify.model import BridgeDifference, Difference, VerifyResult
 
 
-def expected_counts(records: Sequence[LedgerRecord]) -> tuple[dict[str, int], dict[int, tuple[int, int]], int]:
-    """(rows per reference table, (records, sum of offsets) per partition of the event index,
-    customers) that the ledger records `records` should leave."""
+@dataclass
+class LedgerFigures:
+    """What ledger records should leave in the reference tables and the event index."""
+
+    counts: Counter[str] = field(default_factory=Counter)
+    """Rows per reference table (`fx_rates`, `acquisition_costs`, `customer_attributes`,
+    `event_conflicts`)."""
+    partitions: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """(records, sum of offsets) per partition of the event index."""
+    customers: int = 0
+
+    def add(self, other: LedgerFigures) -> None:
+        """Add the figures of records disjoint from these (another replay bucket's)."""
+        self.counts.update(other.counts)
+        for p, (n, total) in other.partitions.items():
+            mine = self.partitions.get(p, (0, 0))
+            self.partitions[p] = (mine[0] + n, mine[1] + total)
+        self.customers += other.customers
+
+
+def expected_figures(records: Sequence[LedgerRecord]) -> LedgerFigures:
+    """The figures that the ledger records `records` (deduplicated here on their own) should leave."""
     first = first_of_each(records)
-    conflicts = sum(1 for _ in conflicting_copies(records, first))
-    counts = {"fx_rates": 0, "acquisition_costs": 0, "customer_attributes": 0, "event_conflicts": conflicts}
-    partitions: dict[int, tuple[int, int]] = {}
+    figures = LedgerFigures()
+    figures.counts.update({"fx_rates": 0, "acquisition_costs": 0, "customer_attributes": 0,
+                           "event_conflicts": sum(1 for _ in conflicting_copies(records, first))})
     customers = set()
     for record in first.values():
-        n, total = partitions.get(record.partition, (0, 0))
-        partitions[record.partition] = (n + 1, total + record.offset)
+        n, total = figures.partitions.get(record.partition, (0, 0))
+        figures.partitions[record.partition] = (n + 1, total + record.offset)
         event = record.event
         if isinstance(event, FxRatePublished):
-            counts["fx_rates"] += 1
+            figures.counts["fx_rates"] += 1
         elif isinstance(event, AcquisitionCostRecorded):
-            counts["acquisition_costs"] += 1
+            figures.counts["acquisition_costs"] += 1
         elif isinstance(event, CustomerAttributesSet):
-            counts["customer_attributes"] += len(event.attributes)
+            figures.counts["customer_attributes"] += len(event.attributes)
         customers.add(customer_of(event))
     customers.discard(None)
-    return counts, partitions, len(customers)
+    figures.customers = len(customers)
+    return figures
 
 
-async def check_loaded(conn: AsyncConnection, schema: str, records: Sequence[LedgerRecord], ends: Mapping[int, int],
+async def check_loaded(conn: AsyncConnection, schema: str, figures: LedgerFigures, ends: Mapping[int, int],
                        checks: Sequence[RowsCheck], copied: Mapping[str, int]) -> VerifyResult:
-    """The differences the shards found (`checks`) and those between the loaded schema `schema`
-    and what it should hold: `copied` rows per table, the shards' expected figures, and the
-    reference figures of `records` (the ledger up to `ends`)."""
+    """The differences the buckets found (`checks`) and those between the loaded schema `schema`
+    and what it should hold: `copied` rows per table, the buckets' expected figures, and the
+    reference `figures` of the ledger up to `ends`."""
     q = _qualifier(conn, schema)
     differences = [d for check in checks for d in check.differences]
     current = Counter[str]()
@@ -74,7 +95,7 @@ async def check_loaded(conn: AsyncConnection, schema: str, records: Sequence[Led
             differences.append(Difference(name, "different", None, f"loaded {total} rows ({now} current), "
                                           f"copied {copied.get(name, 0)} ({current[name]} current expected)"))
     differences += await _mrr_now(conn, q, checks)
-    counts, partitions, customers = expected_counts(records)
+    counts, partitions = figures.counts, figures.partitions
     for name, want in counts.items():
         got = (await conn.execute(text(f"SELECT count(*) FROM {q(name)}"))).scalar_one()
         if got != want:
@@ -91,7 +112,7 @@ async def check_loaded(conn: AsyncConnection, schema: str, records: Sequence[Led
             differences.append(Difference("projection_offsets", "different", None,
                                           f"partition {p}: stored {offsets.get(p, 0)}, ledger read to {ends.get(p, 0)}"))
     return VerifyResult(checked_at=dt.datetime.now(dt.UTC), offsets=dict(ends), events=sum(n for n, _ in partitions.values()),
-                        customers=customers, differences=differences, bridge=await _bridge(conn, q, checks))
+                        customers=figures.customers, differences=differences, bridge=await _bridge(conn, q, checks))
 
 
 def _qualifier(conn: AsyncConnection, schema: str) -> Any:

@@ -56,7 +56,7 @@ def _parse_settings(pairs: tuple[str, ...]) -> dict[str, str]:
                    "churn_recognition=on_request.")
 @click.option("--into", metavar="SCHEMA", help="Schema of a side rebuild [mrr_side].")
 @click.option("--jobs", type=click.IntRange(min=1), default=None, metavar="N",
-              help="Processes computing the rebuild, each a shard of the partitions [the machine's cores].")
+              help="Processes computing the rebuild, each one bucket of customers at a time [the machine's cores].")
 @click.option("--json", "as_json", is_flag=True, help="Progress and result as JSON lines on stdout.")
 def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, settings: tuple[str, ...],
             into: str | None, jobs: int | None, as_json: bool) -> None:

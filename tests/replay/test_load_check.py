@@ -1,6 +1,7 @@
-"""The replay's verification of a load (`projections.verify.loaded`) on a real PostgreSQL: shards
-computed, checked and COPYed by the replay's own code (two forked processes), then the loaded
-schema checked in SQL: it passes, and each kind of damage to the loaded rows is named."""
+"""The replay's verification of a load (`projections.verify.loaded`) on a real PostgreSQL: the
+ledger spilled in four buckets, computed, checked and COPYed by the replay's own code (two
+forked jobs), then the loaded schema checked in SQL: it passes, and each kind of damage to the
+loaded rows is named."""
 
 from __future__ import annotations
 
@@ -10,26 +11,30 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from projections import side_schema
 from projections.engine import MrrSettings
-from projections.rebuild import deduplicate, ledger_rows, shard
+from projections.rebuild import ledger_rows
 from projections.verify.loaded import check_loaded
-from streams.replay_shards import load_shards
+from streams.ledger_spill import spill_ledger
+from streams.replay_shards import load_buckets
 from tests.projections.test_rebuild import demo_records
+from tests.replay.test_spill import HORIZON, batches
 
 pytestmark = pytest.mark.postgres
 
 SCHEMA = "mrr_load_check"
 
 
-async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh_database):
+async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh_database, tmp_path):
     records, ends = demo_records(customers=60, months=10)
-    new, _, conflicts = deduplicate(records)
+    spilled = await spill_ledger(batches(records), tmp_path, ends, buckets=4, horizon=HORIZON)
     engine = create_async_engine(fresh_database)
     try:
         async with engine.begin() as conn:
             await side_schema.start_job(conn, SCHEMA, {"stage": "reading"})
             await side_schema.create_tables(conn, SCHEMA)
-        copied, checks = await load_shards(shard(new, 2), fresh_database, SCHEMA, MrrSettings())
-        shared = ledger_rows(ends, MrrSettings(), conflicts)
+        loaded = await load_buckets(spilled, fresh_database, SCHEMA, MrrSettings(), jobs=2)
+        copied, checks = loaded.copied, loaded.checks
+        assert len(checks) == 4
+        shared = ledger_rows(ends, MrrSettings(), [])
         async with engine.begin() as conn:
             await side_schema.copy_rows(await side_schema.driver_connection(conn), SCHEMA, shared)
             await side_schema.finish_load(conn, SCHEMA, None)
@@ -37,7 +42,7 @@ async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh
 
         async def check():
             async with engine.connect() as conn:
-                return await check_loaded(conn, SCHEMA, records, ends, checks, copied)
+                return await check_loaded(conn, SCHEMA, loaded.figures, ends, checks, copied)
 
         healthy = await check()
         assert healthy.ok, healthy.differences[:3]
@@ -63,11 +68,10 @@ async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh
                      "RETURNING partition")
         result = await check()
         found = {(d.table, d.customer_id, d.row.split(":")[0]) for d in result.differences}
+        current = sum(check.current_rows["customer_mrr"] for check in checks)
         assert found == {
             ("customer_mrr", None, "loaded {} rows ({} current), copied {} ({} current expected)".format(
-                copied["customer_mrr"] - 1, checks[0].current_rows["customer_mrr"]
-                + checks[1].current_rows["customer_mrr"] - 1, copied["customer_mrr"],
-                checks[0].current_rows["customer_mrr"] + checks[1].current_rows["customer_mrr"])),
+                copied["customer_mrr"] - 1, current - 1, copied["customer_mrr"], current)),
             ("customer_mrr", customer, "MRR now"),
             ("events", None, f"partition {partition}"),
             ("projection_offsets", None, f"partition {partition}"),
