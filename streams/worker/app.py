@@ -67,7 +67,7 @@ async def open_pipeline(runtime: WorkerRuntime) -> ProjectionPipeline:
     runtime.resources.append(dead_letters)
     await dead_letters.start()
     return ProjectionPipeline(
-        Projector(store, config.mrr_settings()),
+        Projector(store, config.mrr_settings(), cache_size=config.customer_cache_size),
         reader,
         dead_letters,
         horizon=dt.timedelta(days=config.future_horizon_days),
@@ -95,12 +95,21 @@ def to_raw(event: Any) -> RawRecord:
                      int(round((message.timestamp or 0) * 1000)))
 
 
+def faust_datadir(config: Config) -> str:
+    """Faust's directory, created under the data directory (Faust's default is `<app id>-data`
+    in the working directory; with in-memory tables it stays empty)."""
+    path = config.data_path / "faust"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
 def app_settings(config: Config) -> dict[str, Any]:
     """The Faust settings of the worker's app (`bench/faust_ceiling.py` measures a no-op agent
     with the very same ones)."""
     return dict(
         broker=broker_urls(config.kafka_bootstrap or ""),
         store="memory://",
+        datadir=faust_datadir(config),
         web_enabled=False,
         autodiscover=False,
         consumer_auto_offset_reset="earliest",
