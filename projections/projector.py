@@ -45,7 +45,7 @@ from ledger.events import FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
 from projections import bulk, schema
 from projections.batch import Batch
-from projections.customer_cache import CustomerCache
+from projections.customer_cache import DEFAULT_CAPACITY, CustomerCache
 from projections.dedupe import dedupe
 from projections.offsets import (  # the errors are part of the projector's API
     FencingError,
@@ -103,14 +103,15 @@ def settings_match(stored: str, settings: MrrSettings) -> bool:
 class Projector:
     """Applies ledger records to a `ProjectionStore` with the pure engine; see the module docstring."""
 
-    def __init__(self, store: ProjectionStore, settings: MrrSettings) -> None:
+    def __init__(self, store: ProjectionStore, settings: MrrSettings, *,
+                 cache_size: int = DEFAULT_CAPACITY) -> None:
         self.store = store
         self.settings = settings
         self._positions: dict[int, int] = {}
         self._fx: FxTable | None = None
         self._fx_rows = 0
         self._settings_checked = False
-        self.customer_cache = CustomerCache()
+        self.customer_cache = CustomerCache(cache_size)
         self.table_stats = TableStats()
         self._committed: list[tuple[str, Any]] = []
         self._inserted: dict[str, int] = {}

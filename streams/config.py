@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 
 import msgspec
 
+from projections.customer_cache import DEFAULT_CAPACITY
 from projections.engine.settings import MrrSettings
 
 
@@ -41,6 +42,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """How long `mrr worker` keeps retrying while PostgreSQL is unreachable before it stops."""
     apply_retries: int = 3
     """Retries of a batch that failed for another reason, before `mrr worker` stops loudly."""
+    customer_cache_size: Annotated[int, msgspec.Meta(ge=0)] = DEFAULT_CAPACITY
+    """Customers `mrr worker` keeps in memory between batches (about 10 KB each); set it above
+    the number of customers active in a day, or each of their events reloads the customer's
+    history (docs/performance.md §2)."""
     future_horizon_days: int = 366
     """Events whose `occurred_at` is further in the future than this are rejected."""
     metrics_port: int | None = None

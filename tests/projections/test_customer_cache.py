@@ -40,10 +40,9 @@ def demo_records() -> list[LedgerRecord]:
     return records
 
 
-async def project(store: ProjectionStore, records: list[LedgerRecord], *, cached: bool) -> Projector:
-    projector = Projector(store, MrrSettings())
-    if not cached:
-        projector.customer_cache.capacity = 0
+async def project(store: ProjectionStore, records: list[LedgerRecord], *, cached: bool,
+                  cache_size: int = 200_000) -> Projector:
+    projector = Projector(store, MrrSettings(), cache_size=cache_size if cached else 0)
     for i in range(0, len(records), 97):  # many small batches: customers come back often
         chunk = records[i : i + 97]
         await projector.apply_batch(chunk, {r.partition: r.offset + 1 for r in chunk})
@@ -116,3 +115,18 @@ async def test_cached_projection_equals_uncached_and_entries_equal_a_fresh_load(
     await b.reset()  # on PostgreSQL the same database: compare with the first run's rows
     await project(b, records, cached=False)
     assert await all_rows(b) == with_cache
+
+
+async def test_a_small_cache_keeps_its_capacity_and_changes_nothing(tmp_path):
+    records = demo_records()
+    small, none = (ProjectionStore.from_url(sqlite_url(tmp_path / f"{n}.sqlite")) for n in ("small", "none"))
+    try:
+        for store in (small, none):
+            await store.create_all()
+        projector = await project(small, records, cached=True, cache_size=25)
+        assert len(projector.customer_cache) == 25 and projector.customer_cache.hits > 0
+        await project(none, records, cached=False)
+        assert await all_rows(small) == await all_rows(none)
+    finally:
+        await small.close()
+        await none.close()

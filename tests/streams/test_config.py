@@ -45,3 +45,11 @@ def test_a_bad_setting_names_itself(tmp_path, monkeypatch) -> None:
         load_config({"churn_recognition": "sometimes"}, environ={})
     with pytest.raises(ValueError, match="classification_window_seconds"):
         load_config({}, environ={"MRR_CLASSIFICATION_WINDOW_SECONDS": "-1"})
+
+
+def test_the_worker_customer_cache_size_is_a_setting(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert load_config({}, environ={}).customer_cache_size == 200_000
+    assert load_config({}, environ={"MRR_CUSTOMER_CACHE_SIZE": "5000"}).customer_cache_size == 5000
+    with pytest.raises(ValueError, match="customer_cache_size"):
+        load_config({}, environ={"MRR_CUSTOMER_CACHE_SIZE": "-1"})
