@@ -31,7 +31,7 @@ import msgspec
 
 from ledger.events import FxRatePublished, customer_of
 
-from ledger.kafka.messages import RawRecord, decode_ledger_value
+from ledger.kafka.messages import PoisonMessage, RawRecord, decode_ledger_value
 from ledger.ports import LedgerRecord
 
 BUCKET_EVENTS = 200_000
@@ -128,30 +128,28 @@ async def spill_ledger(batches: AsyncIterable[list[RawRecord]], directory: Path,
                        progress: Progress | None = None) -> SpilledLedger:
     """Spill the raw message `batches` (a ledger read below `ends`) into `directory`; see the
     module docstring."""
-    from streams.worker.pipeline import decode_batch
-
     spilled = SpilledLedger(directory, dict(ends), buckets, horizon, sizes=[0] * buckets)
     records, ids = _Files(spilled, "records"), _Files(spilled, "ids")
     rate_copies: list[LedgerRecord] = []
     tick = progress or (lambda n: None)
     async for raws in batches:
-        decoded, letters = decode_batch(raws, horizon)
-        spilled.dead_letters += len(letters)
-        by_position = {(raw.partition, raw.offset): raw for raw in raws}
-        for record in decoded:
-            event = record.event
+        for raw in raws:
+            try:  # decoded exactly as the worker decodes (`streams.worker.pipeline.decode_batch`)
+                event = decode_ledger_value(raw.value, raw.timestamp_ms, horizon=horizon)
+            except PoisonMessage:
+                spilled.dead_letters += 1
+                continue
             if until_recorded is not None and event.recorded_at > until_recorded:  # type: ignore[operator]
                 spilled.after_cutoff += 1
                 continue
-            raw = by_position[record.partition, record.offset]
             bucket = bucket_of(customer_of(event), buckets)
-            records.add(bucket, (record.partition, record.offset, raw.timestamp_ms, raw.value))
-            ids.add(bucket_of(event.event_id, buckets), (event.event_id, record.partition, record.offset, bucket))
+            records.add(bucket, (raw.partition, raw.offset, raw.timestamp_ms, raw.value))
+            ids.add(bucket_of(event.event_id, buckets), (event.event_id, raw.partition, raw.offset, bucket))
             spilled.sizes[bucket] += 1
-            spilled.events += 1
             if isinstance(event, FxRatePublished):
-                rate_copies.append(record)
+                rate_copies.append(LedgerRecord(raw.partition, raw.offset, event))
         tick(len(raws))
+    spilled.events = sum(spilled.sizes)
     records.close()
     ids.close()
     firsts = _resolve_ids(spilled, {r.event.event_id for r in rate_copies})

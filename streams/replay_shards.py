@@ -81,19 +81,19 @@ class LoadedBuckets:
 def compute_bucket(spilled: SpilledLedger, bucket: int, settings: MrrSettings,
                    progress: Callable[[int], None] | None = None) -> ComputedBucket:
     """Steps 1 to 3 of the module docstring for `bucket` of `spilled`."""
-    read = sorted(spilled.read_bucket(bucket), key=lambda r: (r.partition, r.offset))
-    foreign = spilled.foreign[bucket]
-    mine: list[LedgerRecord] = [r for r in read if r.event.event_id not in foreign]
-    new, _duplicates, conflicts = split_known(mine, {})
-    elsewhere = [conflict_row(r) for r in read if r.event.event_id in foreign]
-    warn_conflicts(elsewhere)
-    applied = new if bucket == 0 else new + spilled.rates  # bucket 0 holds every event of no customer
-    with paused_gc():
+    with paused_gc():  # decoded records and rows: many objects, no cycles
+        read = sorted(spilled.read_bucket(bucket), key=lambda r: (r.partition, r.offset))
+        foreign = spilled.foreign[bucket]
+        mine: list[LedgerRecord] = [r for r in read if r.event.event_id not in foreign]
+        new, _duplicates, conflicts = split_known(mine, {})
+        elsewhere = [conflict_row(r) for r in read if r.event.event_id in foreign]
+        warn_conflicts(elsewhere)
+        applied = new if bucket == 0 else new + spilled.rates  # bucket 0 holds every event of no customer
         tables = rebuild_shard(applied, settings, index=bucket, count=spilled.buckets, progress=progress)
         check = check_rebuilt(applied, tables, settings)
-    tables["event_conflicts"] = conflicts + elsewhere
-    figures = expected_figures(mine)
-    figures.counts["event_conflicts"] += len(elsewhere)
+        tables["event_conflicts"] = conflicts + elsewhere
+        figures = expected_figures(mine)
+        figures.counts["event_conflicts"] += len(elsewhere)
     return ComputedBucket(tables, check, figures)
 
 
