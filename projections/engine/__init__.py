@@ -8,9 +8,15 @@ Public API:
   its run instead of re-running the history whenever that gives the same result; `advance(batch)`
   answers `TimelineParts` (rows so far, how many are unchanged, the open tail) so a consumer can
   diff in O(what changed) instead of O(history).
+- `NATIVE`: whether it runs compiled (mypyc; `make native`) or as plain Python.
 """
 
-from projections.engine.fx import FxTable
+from projections.engine.native import check as _check_native
+
+NATIVE = _check_native()
+"""Whether the engine's hot modules run compiled by mypyc (`projections.engine.native`)."""
+
+from projections.engine.fx import FxTable  # noqa: E402  (after the check: it may refuse stale compiled modules)
 from projections.engine.model import (
     MOVEMENT_TYPES,
     CustomerInterval,
@@ -25,6 +31,7 @@ from projections.engine.timeline import compute_timeline
 
 __all__ = [
     "MOVEMENT_TYPES",
+    "NATIVE",
     "CustomerEngine",
     "CustomerInterval",
     "FxImpact",

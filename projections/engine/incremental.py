@@ -87,12 +87,13 @@ class CustomerEngine:
 
     def advance(self, events: Sequence[EventBase]) -> TimelineParts:
         """`apply`, answered as `TimelineParts` (no copy of the history's rows)."""
-        run: _Run | None = self._run
+        current = self._run
+        run: _Run | None = current
         kept = self._answered
-        changed = self.fx.earliest_change_since(run.fx_checked)
+        changed = self.fx.earliest_change_since(current.fx_checked)
         if not self.shared:
             self.events.extend(events)
-        if changed is not None and run.fx_lookup_max is not None and changed <= run.fx_lookup_max:
+        if changed is not None and current.fx_lookup_max is not None and changed <= current.fx_lookup_max:
             run, kept = self._rewound(changed, kept)
         if run is not None and run.can_continue(events):
             self.resumed += 1

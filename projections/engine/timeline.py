@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import heapq
 from fractions import Fraction
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ledger.events import (
     CancellationScheduled,
@@ -44,13 +44,16 @@ _ONE = Fraction(1)
 _AUTO_CHURN = "auto_churn"
 
 
+_SUBSCRIPTION_FIELDS = (
+    "subscription_id", "terms", "list_mrr", "ended", "cancel_at", "past_due_since",
+    "auto_churned", "rate", "emitted", "emitted_from", "state", "plan", "interval",
+)
+
+
 class _Subscription:
     """Mutable state of one subscription during a run."""
 
-    __slots__ = (
-        "subscription_id", "terms", "list_mrr", "ended", "cancel_at", "past_due_since",
-        "auto_churned", "rate", "emitted", "emitted_from", "state", "plan", "interval",
-    )
+    __slots__ = _SUBSCRIPTION_FIELDS
 
     def __init__(self, subscription_id: str) -> None:
         self.subscription_id = subscription_id
@@ -70,8 +73,7 @@ class _Subscription:
     def copy(self) -> "_Subscription":
         # Spelled out: a getattr/setattr loop over __slots__ cost 3x as much, and runs copy
         # their subscriptions for every tail and every mark.
-        other = _Subscription.__new__(_Subscription)
-        other.subscription_id = self.subscription_id
+        other = _Subscription(self.subscription_id)  # no __new__: the engine may be compiled (mypyc)
         other.terms = self.terms
         other.list_mrr = self.list_mrr
         other.ended = self.ended
@@ -110,17 +112,20 @@ def _copy_subs(subs: dict[str, _Subscription]) -> dict[str, _Subscription]:
     return {sub_id: sub.copy() for sub_id, sub in subs.items()}
 
 
+_RUN_FIELDS = (
+    "customer_id", "settings", "fx", "reporting", "on_request", "grace", "window", "subs",
+    "timers", "timer_seq", "had_mrr", "mrr", "mrr_from", "customer_intervals",
+    "subscription_intervals", "movements", "fx_impacts", "horizon", "fx_lookup_max",
+    "fx_checked",
+)
+
+
 class _Run:
     """The discrete-event run over one customer's events."""
 
     # Slots: runs are kept per customer by the projector's cache; without a __dict__ each is one
     # object fewer for Python's cyclic garbage collector to scan.
-    __slots__ = (
-        "customer_id", "settings", "fx", "reporting", "on_request", "grace", "window", "subs",
-        "timers", "timer_seq", "had_mrr", "mrr", "mrr_from", "customer_intervals",
-        "subscription_intervals", "movements", "fx_impacts", "horizon", "fx_lookup_max",
-        "fx_checked",
-    )
+    __slots__ = _RUN_FIELDS
 
     def __init__(self, customer_id: str, settings: MrrSettings, fx: FxTable) -> None:
         self.customer_id = customer_id
@@ -281,13 +286,18 @@ class _Run:
         only ever grow while it is fed (read them before feeding it again)."""
         return {name: getattr(self, name) for name in _OUTPUTS}
 
+    def _clone(self) -> _Run:
+        """A run sharing every attribute of this one (the callers replace what they change)."""
+        other = _Run(self.customer_id, self.settings, self.fx)  # no __new__: the engine may be compiled (mypyc)
+        for name in _RUN_FIELDS:
+            setattr(other, name, getattr(self, name))
+        return other
+
     def tail(self) -> dict[str, list[Any]]:
         """The rows `finish` would add to `outputs()` (pending timers fired, open intervals
         closed), per `Timeline` attribute, without changing this run: it can be fed further.
         Costs O(subscriptions + pending timers), not O(history)."""
-        other = _Run.__new__(_Run)
-        for name in _Run.__slots__:
-            setattr(other, name, getattr(self, name))
+        other = self._clone()
         other.subs = _copy_subs(self.subs)
         other.timers = list(self.timers)
         for name in _OUTPUTS:
@@ -303,7 +313,8 @@ class _Run:
         while i < n or (drain and timers):
             t_event = ordered[i].occurred_at if i < n else None
             t_timer = timers[0][0] if timers else None
-            start = t_event if t_timer is None or (t_event is not None and t_event <= t_timer) else t_timer
+            start: dt.datetime = (  # one of the two is set while the loop runs
+                t_event if t_timer is None or (t_event is not None and t_event <= t_timer) else t_timer)  # type: ignore[assignment]
             horizon = start + window if window else start
             touched: dict[str, tuple] = {}
             causes: list[str] = []
@@ -440,9 +451,7 @@ class RunMark:
 
     def restore(self, descendant: _Run) -> _Run:
         """A new run in the marked state; `descendant` is the marked run or one derived from it."""
-        run = _Run.__new__(_Run)
-        for name in _Run.__slots__:
-            setattr(run, name, getattr(descendant, name))
+        run = descendant._clone()
         for name, value in zip(_MARKED, self._values):
             setattr(run, name, value)
         run.subs = _copy_subs(self._subs)
@@ -452,7 +461,7 @@ class RunMark:
         return run
 
 
-_APPLY = {
+_APPLY: dict[type, Callable[[_Run, _Subscription, Any], None]] = {
     SubscriptionStarted: _Run._start,
     SubscriptionRenewed: _Run._renew,
     SubscriptionUpdated: _Run._update,
