@@ -19,8 +19,12 @@ def cpu_model() -> str:
 
 
 def describe() -> str:
-    """One line: CPU model, usable cores, Python implementation and version, OS."""
+    """One line: CPU model, usable cores, Python implementation and version, OS, and whether
+    the engine runs compiled (mypyc) or as plain Python."""
+    from projections.engine import NATIVE
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return (f"CPU {cpu_model()}, {cores} cores available (1 used), "
             f"{platform.python_implementation()} {platform.python_version()}, "
-            f"{platform.system()} {platform.release()}")
+            f"{platform.system()} {platform.release()}, "
+            f"engine {'compiled with mypyc' if NATIVE else 'plain Python'}")

@@ -47,6 +47,9 @@ class ReplayOutcome:
     seconds: dict[str, float] = field(default_factory=dict)
     verify: VerifyResult | None = None
     swapped_into: str | None = None
+    peak_rss_mib: dict[str, int] = field(default_factory=dict)
+    """Peak resident memory per process: `reading` (this process, once the ledger is spilled)
+    and `job N` (each computing process)."""
 
 
 class Reporter:

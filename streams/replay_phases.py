@@ -25,7 +25,7 @@ from streams.config import Config
 from streams.ledger_snapshot import LedgerSnapshot, read_ledger
 from streams.replay_model import ReplayError, ReplayOutcome, ReplayVerificationError, Reporter, timed
 from streams.ledger_spill import SpilledLedger, bucket_count, spill_ledger
-from streams.replay_shards import LoadedBuckets, load_buckets
+from streams.replay_shards import LoadedBuckets, load_buckets, peak_rss_mib
 from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
 
 log = logging.getLogger("streams.replay")
@@ -59,6 +59,7 @@ async def spilled(config: Config, outcome: ReplayOutcome, until: dt.datetime | N
                 outcome.ends, buckets=buckets, horizon=dt.timedelta(days=config.future_horizon_days),
                 until_recorded=until, progress=reporter.read)
         outcome.events, outcome.dead_letters = ledger.events, ledger.dead_letters
+        outcome.peak_rss_mib["reading"] = peak_rss_mib()
         log.info("ledger spilled into %d buckets under %s (%d records)", buckets, directory, ledger.events)
         yield ledger
 
@@ -73,6 +74,7 @@ async def load(engine: AsyncEngine, url: str, name: str, ledger: SpilledLedger, 
     reporter.phase("computing", total=sum(ledger.sizes), shards=min(jobs, ledger.buckets), buckets=ledger.buckets)
     with timed(outcome, "computing"):
         loaded = await load_buckets(ledger, url, name, settings, jobs, progress=reporter.computed)
+    outcome.peak_rss_mib.update({f"job {j}": rss for j, rss in enumerate(loaded.peak_rss_mib)})
     shared = ledger_rows(ledger.ends, settings, [])
     if until is not None:  # `mrr verify` on this schema reads the ledger with the same cutoff
         shared["projection_meta"].append({"key": UNTIL_KEY, "value": until.isoformat()})

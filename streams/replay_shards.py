@@ -28,7 +28,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
+import resource
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import msgspec
@@ -64,6 +66,8 @@ class LoadedBuckets:
     copied: dict[str, int] = field(default_factory=dict)
     checks: list[RowsCheck] = field(default_factory=list)
     figures: LedgerFigures = field(default_factory=LedgerFigures)
+    peak_rss_mib: list[int] = field(default_factory=list)
+    """Each job's peak resident memory."""
 
     def add(self, counts: dict[str, int], check: RowsCheck, figures: LedgerFigures) -> None:
         for table, n in counts.items():
@@ -76,6 +80,7 @@ class LoadedBuckets:
             self.copied[table] = self.copied.get(table, 0) + n
         self.checks.extend(other.checks)
         self.figures.add(other.figures)
+        self.peak_rss_mib.extend(other.peak_rss_mib)
 
 
 def compute_bucket(spilled: SpilledLedger, bucket: int, settings: MrrSettings,
@@ -122,9 +127,23 @@ def _run_job(shared: tuple[SpilledLedger, Any], job: int, jobs: int, dsn: str, s
                     gc.collect()  # cycles left by the bucket, before the next one freezes what is alive
         finally:
             await conn.close()
+        loaded.peak_rss_mib.append(peak_rss_mib())
         return loaded
 
     return asyncio.run(run())
+
+
+def peak_rss_mib() -> int:
+    """This process's peak resident memory: `VmHWM` on Linux (a forked job's includes the pages it
+    shares with the process it was forked from). Not `ru_maxrss`: Linux carries that over
+    `execve`, so a command started by a large process would report that process's size."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 Progress = Callable[[int, int], None]

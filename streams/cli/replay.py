@@ -97,7 +97,8 @@ def command(resume: bool, abort: bool, until_recorded: dt.datetime | None, setti
     summary = {"schema": outcome.schema, "stage": outcome.stage, "swapped_into": outcome.swapped_into,
                "events": outcome.events, "dead_letters": outcome.dead_letters, "rows": outcome.rows,
                "ends": outcome.ends, "seconds": {k: round(v, 3) for k, v in outcome.seconds.items()},
-               "verify_differences": None if outcome.verify is None else outcome.verify.difference_count}
+               "verify_differences": None if outcome.verify is None else outcome.verify.difference_count,
+               "peak_rss_mib": outcome.peak_rss_mib}
     if as_json:
         progress.emit({"phase": "result", **summary})
         return
