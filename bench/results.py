@@ -106,7 +106,7 @@ def target_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
     def largest(*path: str) -> tuple[Any, int | None]:
         for size in reversed(sizes):
-            value = None if "error" in size else _get(size, *path)
+            value = _get(size, *path)  # a failed size keeps what it measured before failing
             if value is not None:
                 return value, size["events"]
         return None, None
@@ -136,6 +136,16 @@ def target_rows(report: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def _cell_or_failed(cell: Any, size: dict[str, Any]) -> str:
+    """A row's cell for one size; "failed" where a failed size has no value for it."""
+    try:
+        return str(cell(size))
+    except (KeyError, TypeError):
+        if "error" not in size:
+            raise
+        return "failed"
+
+
 def render(report: dict[str, Any]) -> str:
     """The Markdown of one suite run."""
     sizes = report["by_size"]
@@ -145,8 +155,7 @@ def render(report: dict[str, Any]) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in target_rows(report)]
     lines += ["", "| ledger | " + " | ".join(_size(s["events"]) + " events" for s in sizes) + " |",
               "|---|" + "---|" * len(sizes)]
-    lines += [f"| {name} | " + " | ".join("failed" if "error" in s else cell(s) for s in sizes) + " |"
-              for name, cell in ROWS]
+    lines += [f"| {name} | " + " | ".join(_cell_or_failed(cell, s) for s in sizes) + " |" for name, cell in ROWS]
     lines += [f"\n{_size(s['events'])} events failed: {s['error'][:300]}" for s in sizes if "error" in s]
     if report.get("latency"):
         lat = report["latency"]

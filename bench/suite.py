@@ -33,6 +33,7 @@ import asyncio
 import datetime as dt
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -167,19 +168,33 @@ async def measure_worker(bootstrap: str, server_url: str, topic: str, total: int
                 latency.append(measured.__dict__)
                 offset += count
         finally:
-            code = worker.terminate()
+            code = stop(worker)
     notes = worker_log_notes(worker.log)
     return {"throughput": throughput.__dict__, "faust_ceiling": ceiling, "peak_rss_mib": peak,
             "exit_status": code, "warnings_errors": notes.get("warnings_errors"), "latency": latency}
 
 
-async def measure_size(size: int, live_total: int, with_worker: bool, bootstrap: str, server_url: str,
-                       args: argparse.Namespace, currency: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Every measure on a ledger of `size` events; (its entry, the worker's latency rows)."""
+def stop(worker: Any, timeout: float = 30.0) -> int | str:
+    """Stop the worker group; one still busy after `timeout` s (a large restatement) is killed,
+    and the measures taken so far are kept."""
+    try:
+        return worker.terminate()
+    except subprocess.TimeoutExpired:
+        for member in worker.members:
+            member.proc.kill()
+            member.proc.wait()
+        return f"killed: still running {timeout:.0f} s after SIGTERM"
+
+
+async def measure_size(entry: dict[str, Any], live_total: int, with_worker: bool, bootstrap: str, server_url: str,
+                       args: argparse.Namespace, currency: str) -> list[dict[str, Any]]:
+    """Every measure on a ledger of `entry["events"]` events, into `entry` as they are taken (a
+    failure keeps the ones before it); returns the worker's latency rows."""
+    size = entry["events"]
     started = time.perf_counter()
     arrivals = demo_arrivals(size + live_total, args.seed, args.months)
     live = arrivals[size:]
-    entry: dict[str, Any] = {"events": size, "generate_seconds": round(time.perf_counter() - started, 1)}
+    entry["generate_seconds"] = round(time.perf_counter() - started, 1)
     log(f"  generated in {entry['generate_seconds']} s; engine ...")
     entry["engine"] = measure_engine(arrivals[:size], args.runs)
     entry["customers"] = entry["engine"]["customers"]
@@ -199,7 +214,7 @@ async def measure_size(size: int, live_total: int, with_worker: bool, bootstrap:
         log("  worker over the same topic ...")
         entry["worker"] = await measure_worker(bootstrap, server_url, topic, total, publish_seconds, live, args)
         latency = entry["worker"].pop("latency")
-    return entry, latency
+    return latency
 
 
 async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
@@ -217,12 +232,13 @@ async def run(args: argparse.Namespace, command: str) -> dict[str, Any]:
         report["servers"] = origin
         for size in args.sizes:
             log(f"ledger of {size:,} events:")
+            entry: dict[str, Any] = {"events": size}
             try:
-                entry, latency = await measure_size(size, live_total if size == latency_size else 0,
-                                                    size in worker_sizes, bootstrap, server_url, args, currency)
+                latency = await measure_size(entry, live_total if size == latency_size else 0,
+                                             size in worker_sizes, bootstrap, server_url, args, currency)
             except Exception as exc:  # e.g. a replay killed for memory: keep the other sizes
                 log(f"  {size:,} events failed: {exc}")
-                entry, latency = {"events": size, "error": f"{type(exc).__name__}: {exc}"[:1000]}, []
+                entry["error"], latency = f"{type(exc).__name__}: {exc}"[:1000], []
             report["by_size"].append(entry)
             report["latency"] = latency or report["latency"]
             results.write(report, args.out)
