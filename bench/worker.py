@@ -185,14 +185,9 @@ class WorkerGroup:
 
     def peak_rss_mib(self) -> int | None:
         """The largest member's peak resident set so far (VmHWM of /proc), None if unreadable."""
-        peaks = []
-        for member in self.members:
-            try:
-                status = Path(f"/proc/{member.proc.pid}/status").read_text()
-            except OSError:
-                continue
-            peaks += [int(line.split()[1]) // 1024 for line in status.splitlines()
-                      if line.startswith("VmHWM:")]
+        from streams.process_memory import peak_rss_mib
+
+        peaks = [peak for member in self.members if (peak := peak_rss_mib(member.proc.pid)) is not None]
         return max(peaks) if peaks else None
 
     def terminate(self) -> int:

@@ -75,6 +75,12 @@ def deduplicate(records: Sequence[LedgerRecord]) -> tuple[list[LedgerRecord], in
     return split_known(sorted(records, key=lambda r: (r.partition, r.offset)), {})
 
 
+def bucket_of(key: str | None, count: int) -> int:
+    """The shard/bucket of a customer's events (a stable hash of the id, independent of how
+    producers partitioned the ledger); events of no customer: 0."""
+    return 0 if key is None else zlib.crc32(key.encode()) % count
+
+
 def shard(records: Sequence[LedgerRecord], count: int) -> list[list[LedgerRecord]]:
     """`records` (deduplicated) split into `count` shards by customer (a stable hash of the id,
     so the split does not depend on how producers partitioned the ledger). Events of no
@@ -90,7 +96,7 @@ def shard(records: Sequence[LedgerRecord], count: int) -> list[list[LedgerRecord
             if isinstance(record.event, FxRatePublished):
                 rates.append(record)
         else:
-            shards[zlib.crc32(cid.encode()) % count].append(record)
+            shards[bucket_of(cid, count)].append(record)
     for other in shards[1:]:
         other.extend(rates)
     return shards

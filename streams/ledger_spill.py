@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import AsyncIterable, Callable, Iterator
@@ -33,6 +32,7 @@ from ledger.events import FxRatePublished, customer_of
 
 from ledger.kafka.messages import PoisonMessage, RawRecord, decode_ledger_value
 from ledger.ports import LedgerRecord
+from projections.rebuild import bucket_of
 
 BUCKET_EVENTS = 200_000
 """Ledger messages per bucket, at most (about 0.5 to 1 GB of a computing process's memory)."""
@@ -53,11 +53,6 @@ def bucket_count(messages: int, jobs: int) -> int:
     per job, a multiple of `jobs` so that jobs get equal shares."""
     jobs = max(1, jobs)
     return jobs * max(1, math.ceil(messages / BUCKET_EVENTS / jobs))
-
-
-def bucket_of(customer_id: str | None, buckets: int) -> int:
-    """The bucket of a customer's events (events of no customer: bucket 0)."""
-    return 0 if customer_id is None else zlib.crc32(customer_id.encode()) % buckets
 
 
 @dataclass

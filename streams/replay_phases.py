@@ -25,7 +25,8 @@ from streams.config import Config
 from streams.ledger_snapshot import LedgerSnapshot, read_ledger
 from streams.replay_model import ReplayError, ReplayOutcome, ReplayVerificationError, Reporter, timed
 from streams.ledger_spill import SpilledLedger, bucket_count, spill_ledger
-from streams.replay_shards import LoadedBuckets, load_buckets, peak_rss_mib
+from streams.process_memory import peak_rss_mib
+from streams.replay_shards import LoadedBuckets, load_buckets
 from streams.verify import UNTIL_KEY, Slices, check_projections, record_result
 
 log = logging.getLogger("streams.replay")
@@ -59,7 +60,7 @@ async def spilled(config: Config, outcome: ReplayOutcome, until: dt.datetime | N
                 outcome.ends, buckets=buckets, horizon=dt.timedelta(days=config.future_horizon_days),
                 until_recorded=until, progress=reporter.read)
         outcome.events, outcome.dead_letters = ledger.events, ledger.dead_letters
-        outcome.peak_rss_mib["reading"] = peak_rss_mib()
+        outcome.peak_rss_mib["reading"] = peak_rss_mib() or 0
         log.info("ledger spilled into %d buckets under %s (%d records)", buckets, directory, ledger.events)
         yield ledger
 
@@ -71,7 +72,7 @@ async def load(engine: AsyncEngine, url: str, name: str, ledger: SpilledLedger, 
     async with engine.begin() as conn:
         await side_schema.drop_tables(conn, name)
         await side_schema.create_tables(conn, name)
-    reporter.phase("computing", total=sum(ledger.sizes), shards=min(jobs, ledger.buckets), buckets=ledger.buckets)
+    reporter.phase("computing", total=sum(ledger.sizes), jobs=min(jobs, ledger.buckets), buckets=ledger.buckets)
     with timed(outcome, "computing"):
         loaded = await load_buckets(ledger, url, name, settings, jobs, progress=reporter.computed)
     outcome.peak_rss_mib.update({f"job {j}": rss for j, rss in enumerate(loaded.peak_rss_mib)})
@@ -86,8 +87,7 @@ async def load(engine: AsyncEngine, url: str, name: str, ledger: SpilledLedger, 
             await side_schema.set_job(conn, name, {"stage": "loaded"})
     outcome.rows = sum(loaded.copied.values()) + sum(len(rows) for rows in shared.values())
     outcome.stage = "loaded"
-    for table, rows in shared.items():
-        loaded.copied[table] = loaded.copied.get(table, 0) + len(rows)
+    loaded.copied.update({table: len(rows) for table, rows in shared.items()})
     return loaded
 
 

@@ -28,9 +28,8 @@ from __future__ import annotations
 import asyncio
 import gc
 import multiprocessing
-import resource
+from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 import msgspec
@@ -48,6 +47,7 @@ from projections.verify.rebuilt import check_rebuilt
 from streams.forked import map_forked
 from streams.gc_settings import paused_gc
 from streams.ledger_spill import SpilledLedger
+from streams.process_memory import peak_rss_mib
 
 
 @dataclass
@@ -63,21 +63,19 @@ class ComputedBucket:
 class LoadedBuckets:
     """What the jobs copied (rows per table) and checked (one check per bucket)."""
 
-    copied: dict[str, int] = field(default_factory=dict)
+    copied: Counter[str] = field(default_factory=Counter)
     checks: list[RowsCheck] = field(default_factory=list)
     figures: LedgerFigures = field(default_factory=LedgerFigures)
     peak_rss_mib: list[int] = field(default_factory=list)
     """Each job's peak resident memory."""
 
     def add(self, counts: dict[str, int], check: RowsCheck, figures: LedgerFigures) -> None:
-        for table, n in counts.items():
-            self.copied[table] = self.copied.get(table, 0) + n
+        self.copied.update(counts)
         self.checks.append(check)
         self.figures.add(figures)
 
     def merge(self, other: LoadedBuckets) -> None:
-        for table, n in other.copied.items():
-            self.copied[table] = self.copied.get(table, 0) + n
+        self.copied.update(other.copied)
         self.checks.extend(other.checks)
         self.figures.add(other.figures)
         self.peak_rss_mib.extend(other.peak_rss_mib)
@@ -127,23 +125,10 @@ def _run_job(shared: tuple[SpilledLedger, Any], job: int, jobs: int, dsn: str, s
                     gc.collect()  # cycles left by the bucket, before the next one freezes what is alive
         finally:
             await conn.close()
-        loaded.peak_rss_mib.append(peak_rss_mib())
+        loaded.peak_rss_mib.append(peak_rss_mib() or 0)
         return loaded
 
     return asyncio.run(run())
-
-
-def peak_rss_mib() -> int:
-    """This process's peak resident memory: `VmHWM` on Linux (a forked job's includes the pages it
-    shares with the process it was forked from). Not `ru_maxrss`: Linux carries that over
-    `execve`, so a command started by a large process would report that process's size."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) // 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 Progress = Callable[[int, int], None]

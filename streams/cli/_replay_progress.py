@@ -36,7 +36,7 @@ class ReplayProgress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             where = (f"{info['partitions']} partitions" if "partitions" in info
-                     else f"{info.get('shards', 1)} shard(s)")
+                     else f"{info.get('jobs', 1)} job(s), {info.get('buckets', 1)} bucket(s)")
             self._bar = Progress(TextColumn(BARS[name]), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[rate]} events/s"), TimeRemainingColumn(),
                                  console=_console())

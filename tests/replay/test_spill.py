@@ -15,9 +15,9 @@ from ledger.events import FxRatePublished, customer_of, encode_event
 from ledger.kafka.messages import RawRecord
 from ledger.ports import LedgerRecord
 from projections.engine import MrrSettings
-from projections.rebuild import ledger_rows, rebuild
+from projections.rebuild import bucket_of, ledger_rows, rebuild
 from projections.verify.loaded import LedgerFigures, expected_figures
-from streams.ledger_spill import BUCKET_EVENTS, bucket_count, bucket_of, spill_ledger
+from streams.ledger_spill import BUCKET_EVENTS, bucket_count, spill_ledger
 from streams.replay_shards import compute_bucket
 from tests.projections.test_rebuild import demo_records
 
