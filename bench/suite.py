@@ -22,8 +22,8 @@ It starts a throwaway Kafka broker and PostgreSQL server (`tests.stack`; or uses
 Medians of `--runs` are reported (the worker's backlog run is one run per size). The Markdown
 table and the JSON go to `bench/results/<date>.md` and `.json`; `--readme` also puts the table
 in README.md. The servers share this machine's cores with what they measure, as they would on
-a small production box. 100k and 1M with 3 runs took 30 minutes on a 2-core VM; the 5M
-replay needs more than 24 GiB of memory (docs/performance.md §4).
+a small production box. 100k and 1M with 3 runs took 30 minutes on a 2-core VM; each 5M
+replay takes about 7 minutes there (docs/performance.md §1).
 """
 
 from __future__ import annotations

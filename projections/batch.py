@@ -29,9 +29,9 @@ from ledger.events import (
 )
 from ledger.ports import LedgerRecord
 from ledger.upcast import decode_stored
-from projections import bulk, schema
+from projections import bulk, schema, totals
 from projections.customer_cache import CustomerCache
-from projections.customer_state import ROW_KINDS, CurrentRow, CustomerState, row_to_struct
+from projections.customer_state import ROW_KINDS, CurrentRow, CustomerState, row_to_struct, struct_to_row
 from projections.engine import FxTable, MrrSettings
 from projections.row_diff import diff_parts
 
@@ -224,6 +224,7 @@ class Batch:
         for row in self.inserts.get("events", []):
             row["partition"], row["offset"] = positions[row["event_id"]]
         bitemporal = {t.name for t, _, _ in ROW_KINDS}
+        totals_delta = totals.TotalsDelta()
         for name, rows in self.inserts.items():
             rows = [row for row in rows if not row.pop("_drop", False)]
             table = schema.metadata.tables[name]
@@ -232,6 +233,9 @@ class Batch:
                     row["id"] = row_id
             bulk.insert_rows(self.conn, table, rows)
             self.inserted[name] = len(rows)
+            if name in bitemporal:
+                for row in rows:
+                    totals_delta.inserted(name, row)
         for state in self.customers.values():
             for rows in (*state.settled.values(), *state.open.values()):
                 for row in rows:
@@ -239,7 +243,10 @@ class Batch:
                         row.id, row.pending = row.pending["id"], None
         for name, rows in self.supersede.items():
             bulk.supersede_rows(self.conn, schema.metadata.tables[name], rows)
+            for row in rows:
+                totals_delta.superseded(name, struct_to_row(row["value"]), row["at"])
         self._write_fx_lookups()
+        totals.add(self.conn, totals_delta)  # last: see projections.totals on lock order
 
     def _write_fx_lookups(self) -> None:
         rows = [

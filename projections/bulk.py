@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import Connection, Result, Table, any_, bindparam, insert, text, update
+from sqlalchemy import Connection, Result, Table, any_, bindparam, func, insert, text, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.expression import Executable
@@ -112,6 +112,28 @@ def upsert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], 
     _insert_unnest(conn, table, rows, f" ON CONFLICT ({prep.quote(key)}) DO UPDATE SET {updates}")
 
 
+def add_to_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str],
+                added: Sequence[str], latest: Sequence[str]) -> None:
+    """Insert `rows`, or where a row with the same `keys` exists add the `added` columns to it and
+    keep the larger value of the `latest` columns. Rows are written in the order given (one
+    statement on PostgreSQL), so writers that sort them lock shared rows in one order."""
+    if not rows:
+        return
+    if not set_based(conn):
+        statement = dialect_insert(conn, table)
+        larger = func.greatest if conn.dialect.name == "postgresql" else func.max
+        conn.execute(statement.on_conflict_do_update(index_elements=[table.c[k] for k in keys], set_={
+            **{n: table.c[n] + statement.excluded[n] for n in added},
+            **{n: larger(table.c[n], statement.excluded[n]) for n in latest}}), list(rows))
+        return
+    prep = conn.dialect.identifier_preparer
+    target = prep.quote(table.name)
+    updates = [f"{prep.quote(n)} = {target}.{prep.quote(n)} + EXCLUDED.{prep.quote(n)}" for n in added] + [
+        f"{prep.quote(n)} = GREATEST({target}.{prep.quote(n)}, EXCLUDED.{prep.quote(n)})" for n in latest]
+    conflict = ", ".join(prep.quote(k) for k in keys)
+    _insert_unnest(conn, table, rows, f" ON CONFLICT ({conflict}) DO UPDATE SET {', '.join(updates)}")
+
+
 def _insert_unnest(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], suffix: str) -> None:
     names = list(rows[0])
     unknown = [n for n in names if n not in table.c]
@@ -154,13 +176,14 @@ def allocate_ids(conn: Connection, table: Table, count: int) -> list[int]:
 
 
 def supersede_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Set `superseded_at = row["at"]` on the row with `id = row["row_id"]`, for every row."""
+    """Set `superseded_at = row["at"]` on the row with `id = row["row_id"]`, for every row (other
+    keys of `rows` are ignored)."""
     if not rows:
         return
     if not set_based(conn):
         conn.execute(
             update(table).where(table.c.id == bindparam("row_id")).values(superseded_at=bindparam("at")),
-            list(rows),
+            [{"row_id": row["row_id"], "at": row["at"]} for row in rows],
         )
         return
     latest = {row["row_id"]: row["at"] for row in rows}  # executemany semantics: the last one wins

@@ -43,7 +43,7 @@ def diff_rows(current: list[CurrentRow], new: Sequence[Any], at: dt.datetime,
             row.pending["superseded_at"] = at
             row.pending["_drop"] = row.pending["recorded_at"] == at
         else:
-            supersede.append({"row_id": row.id, "at": at})
+            supersede.append({"row_id": row.id, "at": at, "value": row.value})
             changed.append(row.value)
     if gone:  # survivors keep their (id) order
         current[:] = [row for row in current if id(row) not in gone]

@@ -31,7 +31,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 UTC = dt.timezone.utc
 
@@ -104,6 +104,7 @@ customer_mrr = Table(
     *_bitemporal(),
     Index("ix_customer_mrr_customer", "customer_id", "superseded_at"),
     Index("ix_customer_mrr_valid", "valid_from", "valid_to"),
+    Index("ix_customer_mrr_valid_to", "valid_to"),
 )
 """Customer MRR (reporting currency) in force on [valid_from, valid_to); only spans with MRR > 0."""
 
@@ -125,6 +126,7 @@ subscription_mrr = Table(
     Index("ix_subscription_mrr_customer", "customer_id", "superseded_at"),
     Index("ix_subscription_mrr_currency", "currency", "superseded_at"),
     Index("ix_subscription_mrr_valid", "valid_from", "valid_to"),
+    Index("ix_subscription_mrr_valid_to", "valid_to"),
 )
 """Subscription state on [valid_from, valid_to); `mrr` NULL = no FX rate known (unconverted)."""
 
@@ -236,5 +238,24 @@ projection_meta = Table(
     Column("value", Text, nullable=False),
 )
 """`settings`: the MrrSettings (JSON) the projections were computed with; `schema_version`."""
+
+bridge_totals = Table(
+    "bridge_totals",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("measure", String(16), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("row_count", BigInteger, nullable=False),
+    Column("changed_at", Instant, nullable=False),
+)
+"""What the current rows of the bitemporal tables add up to per UTC day: the bridge's sums kept
+ahead of time (`projections.totals`), written in the same transaction as the rows.
+
+Measures: `mrr` and `unconverted` are changes of a level (an interval adds its MRR, or 1 for an
+unconverted subscription, on the day it starts and takes it away on the day it ends);
+`fx_impact` and each movement type are the sums of the rows effective that day. `row_count`
+counts the rows (for `mrr`, those with MRR > 0). `changed_at` is the latest recorded instant
+of a row that touched the day and measure: the totals are what a report as known at K sees for
+every K >= max(changed_at)."""
 
 BITEMPORAL_TABLES = (customer_mrr, subscription_mrr, movements, fx_impacts)

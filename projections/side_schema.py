@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.schema import AddConstraint, CreateIndex, CreateTable
 
-from projections import schema
+from projections import schema, totals
 from projections.projector import FX_LOCK_KEY
 
 REPLAY_SCHEMA = "mrr_replay"
@@ -130,6 +130,15 @@ async def copy_rows(driver_connection: Any, name: str, rows: Mapping[str, list[d
                 table.name, schema_name=name, columns=[c.name for c in table.c], records=_records(table, batch))
         copied[table.name] = len(batch)
     return copied
+
+
+async def complete_load(conn: AsyncConnection, name: str, rows: Mapping[str, list[dict[str, Any]]],
+                        revision: str | None) -> None:
+    """After the buckets' COPY: COPY `rows` (those of no bucket), fill the bridge totals from the
+    loaded rows (`projections.totals`), then `finish_load`."""
+    await copy_rows(await driver_connection(conn), name, rows)
+    await conn.execute(totals.fill({t.name: t for t in tables_in(name)}, "postgresql"))
+    await finish_load(conn, name, revision)
 
 
 async def finish_load(conn: AsyncConnection, name: str, revision: str | None) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Callable, TypeVar
 from sqlalchemy import Connection, event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from projections import schema
+from projections import schema, totals
 from projections.engine.fx import FxTable
 
 T = TypeVar("T")
@@ -73,8 +73,14 @@ class ProjectionStore:
         return self.engine.dialect.name
 
     async def create_all(self) -> None:
-        """Create the tables that do not exist yet (Alembic takes over for Postgres)."""
-        await self.transaction(schema.metadata.create_all)
+        """Create the tables that do not exist yet (Alembic takes over for Postgres), and fill
+        the bridge totals of a store written before they existed."""
+
+        def create(conn: Connection) -> None:
+            schema.metadata.create_all(conn)
+            totals.fill_if_missing(conn)
+
+        await self.transaction(create)
 
     async def reset(self) -> None:
         """Drop and recreate every projection table (a full rebuild follows)."""

@@ -82,8 +82,7 @@ async def load(engine: AsyncEngine, url: str, name: str, ledger: SpilledLedger, 
     reporter.phase("loading", rows=sum(loaded.copied.values()))
     with timed(outcome, "loading"):
         async with engine.begin() as conn:
-            await side_schema.copy_rows(await side_schema.driver_connection(conn), name, shared)
-            await side_schema.finish_load(conn, name, head_revision())
+            await side_schema.complete_load(conn, name, shared, head_revision())
             await side_schema.set_job(conn, name, {"stage": "loaded"})
     outcome.rows = sum(loaded.copied.values()) + sum(len(rows) for rows in shared.values())
     outcome.stage = "loaded"

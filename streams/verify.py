@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ledger.events import FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
-from projections import bulk, schema
+from projections import bulk, schema, totals
 from projections.engine import MrrSettings
 from projections.projector import settings_json
 from projections.store import ProjectionStore, read_meta, read_offsets
@@ -124,7 +124,7 @@ async def _export_snapshot(conn: AsyncConnection) -> str:
 async def check_projections(conn: AsyncConnection, records: Sequence[LedgerRecord], ends: Mapping[int, int],
                             settings: MrrSettings, *, jobs: int = 1, slices: Slices | None = None) -> VerifyResult:
     """Compare the projections `conn` sees with `records` (the ledger up to `ends`) recomputed
-    from scratch. With `jobs` > 1 and `slices`, the customers are split into `jobs` ranges of
+    from scratch, and their bridge totals with their rows (`projections.totals.check`). With `jobs` > 1 and `slices`, the customers are split into `jobs` ranges of
     ids, each recomputed and read in a forked process on the same snapshot."""
     with paused_gc():  # millions of long-lived tuples and rows, no cycles among them
         applied, conflicts = first_copies(records)
@@ -143,7 +143,10 @@ async def check_projections(conn: AsyncConnection, records: Sequence[LedgerRecor
         else:
             want = expected_rows(applied, settings)
             checks = [check_rows(want, await conn.run_sync(read_rows))]
-        return combine(expected, actual, checks, checked_at=dt.datetime.now(dt.UTC), customers=len(customers))
+        result = combine(expected, actual, checks, checked_at=dt.datetime.now(dt.UTC), customers=len(customers))
+    result.differences += [Difference("bridge_totals", "different", None, line)
+                           for line in await conn.run_sync(totals.check)]
+    return result
 
 
 def _check_slice(applied: Sequence[LedgerRecord], low: str | None, high: str | None, slices: Slices,

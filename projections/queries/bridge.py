@@ -12,13 +12,12 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, literal, true
+from sqlalchemy import Connection
 
-from projections import schema
 from projections.engine.model import MOVEMENT_TYPES
 from projections.periods import Period
-from projections.queries.common import BridgeImbalanceError, Scope, for_customer, report_envelope, visible
-from projections.queries.levels import levels_before, positive, sums_by_period
+from projections.queries.bridge_sums import from_rows, from_totals
+from projections.queries.common import BridgeImbalanceError, Scope, report_envelope
 from projections.queries.money import format_major
 
 _COUNTED = {"new_business": "new_customers", "churn": "churned_customers",
@@ -60,51 +59,31 @@ class BridgeRow:
             )
 
 
-def bridge(conn: Connection, periods: Sequence[Period], scope: Scope) -> list[BridgeRow]:
+def bridge(conn: Connection, periods: Sequence[Period], scope: Scope, *, totals: bool = True) -> list[BridgeRow]:
     """The bridge rows of `periods` (ascending, contiguous) as of/known at `scope`.
 
-    The database adds up the levels at each boundary and the movements and FX impacts per
-    period (`levels`), so the cost grows with the number of periods read, not with the rows."""
+    The sums come from the totals kept per day (`bridge_sums.from_totals`) where they can answer,
+    else from the rows, added up in the database (`bridge_sums.from_rows`; always with
+    `totals=False`), so the cost grows with the number of periods read, not with the rows."""
     if not periods:
         return []
     rows = [BridgeRow(p, scope.end_of(p)) for p in periods]
-    c, s = schema.customer_mrr, schema.subscription_mrr
-    boundaries = [instant for r in rows for instant in (r.period.start, r.end)]
-    levels = levels_before(conn, c, [visible(c, scope.known_at), *for_customer(c, scope)], boundaries,
-                           c.c.mrr, positive(c.c.mrr))
-    unconverted = levels_before(conn, s, [visible(s, scope.known_at), *for_customer(s, scope), s.c.mrr.is_(None)],
-                                [r.end for r in rows], literal(0), true())
+    ends = [r.end for r in rows]
+    sums = (from_totals(conn, periods, ends, scope) if totals else None) or from_rows(conn, periods, ends, scope)
     for i, row in enumerate(rows):
-        row.opening_mrr, row.customers_opening = levels[2 * i]
-        row.closing_mrr, row.customers_closing = levels[2 * i + 1]
-        row.unconverted_subscriptions = unconverted[i][1]
-    _add_movements(conn, rows, scope)
-    _add_fx(conn, rows, scope)
-    for row in rows:
-        row.check()
-    return rows
-
-
-def _add_movements(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
-    t = schema.movements
-    sums = sums_by_period(conn, t.c.effective_at, t.c.amount, [t.c.type],
-                          [visible(t, scope.known_at), *for_customer(t, scope)],
-                          [r.period for r in rows], rows[-1].end)
-    for (i, kind), (amount, count) in sums.items():
+        row.opening_mrr, row.customers_opening = sums.levels[2 * i]
+        row.closing_mrr, row.customers_closing = sums.levels[2 * i + 1]
+        row.unconverted_subscriptions = sums.unconverted[i]
+        row.fx_impact += sums.fx.get(i, (0, 0))[0]
+    for (i, kind), (amount, count) in sums.movements.items():
         row = rows[i]
         setattr(row, kind, getattr(row, kind) + amount)
         row.movement_counts[kind] = row.movement_counts.get(kind, 0) + count
         if kind in _COUNTED:
             setattr(row, _COUNTED[kind], getattr(row, _COUNTED[kind]) + count)
-
-
-def _add_fx(conn: Connection, rows: list[BridgeRow], scope: Scope) -> None:
-    t = schema.fx_impacts
-    sums = sums_by_period(conn, t.c.effective_at, t.c.amount, [],
-                          [visible(t, scope.known_at), *for_customer(t, scope)],
-                          [r.period for r in rows], rows[-1].end)
-    for (i,), (amount, _) in sums.items():
-        rows[i].fx_impact += amount
+    for row in rows:
+        row.check()
+    return rows
 
 
 MONEY_FIELDS = ("opening_mrr", "new_business", "expansion", "contraction", "churn", "reactivation",

@@ -6,7 +6,9 @@ aggregates PostgreSQL computes where the data is instead of reading millions of 
 
 - every bitemporal table holds the rows copied and as many current rows as expected;
 - every customer's MRR now (its open, current customer interval) is the expected one;
-- every month's bridge (current movements per type, FX impacts) has the expected totals;
+- every month's bridge (current movements per type, FX impacts) has the expected totals, in the
+  rows and in the bridge totals the load filled from them, whose MRR level now is the sum of
+  the customers' MRR now;
 - the event index holds, per partition, exactly the applied records (count and sum of offsets;
   event ids are its primary key), the reference tables and conflicts the expected counts;
 - the offsets are the replay's end offsets.
@@ -29,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ledger.events import AcquisitionCostRecorded, CustomerAttributesSet, FxRatePublished, customer_of
 from ledger.ports import LedgerRecord
 from projections.customer_state import ROW_KINDS
+from projections.totals import LEVELS
 from projections.verify.compare import RowsCheck
 from projections.verify.expected import conflicting_copies, first_of_each
 from projections.verify.model import BridgeDifference, Difference, VerifyResult
@@ -131,14 +134,29 @@ async def _mrr_now(conn: AsyncConnection, q: Any, checks: Sequence[RowsCheck]) -
 
 
 async def _bridge(conn: AsyncConnection, q: Any, checks: Sequence[RowsCheck]) -> list[BridgeDifference]:
+    """Month totals per movement type and of FX impacts against what the buckets computed, as
+    the rows give them and as the bridge totals the load filled give them (`type` then ends in
+    ` (bridge_totals)`), and the totals' MRR level now against the customers' MRR now."""
     want: Counter[tuple[str, str]] = Counter()
+    mrr_now = 0
     for check in checks:
         want.update(check.expected_totals)
+        mrr_now += sum(check.mrr_now.values())
     month = "to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM')"
-    rows = await conn.execute(text(
+    from_rows = await conn.execute(text(
         f"SELECT {month}, type, sum(amount) FROM {q('movements')} WHERE superseded_at IS NULL GROUP BY 1, 2 "
         f"UNION ALL SELECT {month}, 'fx_impact', sum(amount) FROM {q('fx_impacts')} "
         "WHERE superseded_at IS NULL GROUP BY 1"))
-    got = {(m, kind): int(total) for m, kind, total in rows}
-    return [BridgeDifference(m, kind, want.get((m, kind), 0), got.get((m, kind), 0))
-            for m, kind in sorted(set(want) | set(got)) if want.get((m, kind), 0) != got.get((m, kind), 0)]
+    from_totals = await conn.execute(text(
+        f"SELECT to_char(day, 'YYYY-MM'), measure, sum(amount) FROM {q('bridge_totals')} "
+        f"WHERE measure NOT IN ({', '.join(repr(m) for m in LEVELS)}) GROUP BY 1, 2"))
+    differences = []
+    for rows, suffix in ((from_rows, ""), (from_totals, " (bridge_totals)")):
+        got = {(m, kind): int(total) for m, kind, total in rows}
+        differences += [BridgeDifference(m, kind + suffix, want.get((m, kind), 0), got.get((m, kind), 0))
+                        for m, kind in sorted(set(want) | set(got)) if want.get((m, kind), 0) != got.get((m, kind), 0)]
+    level = (await conn.execute(text(
+        f"SELECT coalesce(sum(amount), 0) FROM {q('bridge_totals')} WHERE measure = 'mrr'"))).scalar_one()
+    if int(level) != mrr_now:
+        differences.append(BridgeDifference("now", "mrr (bridge_totals)", mrr_now, int(level)))
+    return differences

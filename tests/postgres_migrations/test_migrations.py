@@ -67,6 +67,14 @@ GRAFANA_VIEWS = {"currency_minor_units", "grafana_reporting_currency", "grafana_
 GRAFANA_FUNCTIONS = {"mrr_reporting_currency", "mrr_cohort_retention", "mrr_monthly_bridge"}
 
 
+REVISION_0004 = {("add_table", "bridge_totals"), ("add_index", "ix_customer_mrr_valid_to"),
+                 ("add_index", "ix_subscription_mrr_valid_to")}
+
+
+def _names(drift: list) -> set[tuple[str, str]]:
+    return {(kind, obj.name) for kind, obj, *_ in drift}
+
+
 async def _grafana_objects(url: str) -> set[str]:
     engine = create_async_engine(url)
     try:
@@ -93,8 +101,8 @@ async def _downgrade(url: str, revision: str) -> None:
 
 
 async def test_grafana_views_come_and_go_with_revision_0003(fresh_database: str) -> None:
-    """0003 adds only views and functions (for Grafana): `mrr db check` compares tables, so the
-    schema matches the code at 0002 and at the head alike, and a downgrade removes them all."""
+    """0003 adds only views and functions (for Grafana): `mrr db check` compares tables, so at
+    0002 the schema differs from the code only by what 0004 adds, and a downgrade removes them all."""
     grafana = GRAFANA_VIEWS | GRAFANA_FUNCTIONS
     assert await upgrade(fresh_database) == HEAD
     assert grafana <= await _grafana_objects(fresh_database)
@@ -102,6 +110,34 @@ async def test_grafana_views_come_and_go_with_revision_0003(fresh_database: str)
     await _downgrade(fresh_database, "0002")
     assert await current_revision(fresh_database) == "0002"
     assert not grafana & await _grafana_objects(fresh_database)
-    assert await schema_drift(fresh_database) == []
+    assert _names(await schema_drift(fresh_database)) == REVISION_0004
     assert await upgrade(fresh_database) == HEAD
     assert grafana <= await _grafana_objects(fresh_database)
+
+
+async def test_revision_0004_fills_the_bridge_totals_from_the_projected_rows(fresh_database: str) -> None:
+    """Projections written before 0004 get the totals the projector would have kept."""
+    from projections import totals
+    from projections.engine import MrrSettings
+    from projections.projector import Projector
+    from projections.store import ProjectionStore
+    from tests.projections.test_bulk_postgres import demo_records
+
+    assert await upgrade(fresh_database) == HEAD
+    store = ProjectionStore.from_url(fresh_database)
+    read_totals = "SELECT t::text FROM bridge_totals t ORDER BY 1"
+    try:
+        projector = Projector(store, MrrSettings())
+        records = demo_records(customers=40, months=10)
+        for i in range(0, len(records), 300):
+            await projector.apply_batch(records[i:i + 300], {})
+        kept = await store.read(lambda c: c.exec_driver_sql(read_totals).scalars().all())
+        await _downgrade(fresh_database, "0003")
+        assert _names(await schema_drift(fresh_database)) == REVISION_0004
+        assert await upgrade(fresh_database) == HEAD
+        assert await store.read(lambda c: c.exec_driver_sql(read_totals).scalars().all()) == kept
+        assert len(kept) > 50 and await store.read(totals.check) == []
+        assert await store.read(lambda c: c.exec_driver_sql(
+            "SELECT value FROM projection_meta WHERE key = 'schema_version'").scalar_one()) == "3"
+    finally:
+        await store.close()

@@ -7,11 +7,11 @@ from typing import Any
 
 import msgspec
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 
 from ledger.events import EventBase
 from ledger.ports import LedgerRecord
-from projections import schema
+from projections import schema, totals
 from projections.store import ProjectionStore, sqlite_url
 
 UTC = dt.timezone.utc
@@ -33,7 +33,8 @@ async def store(tmp_path):
 
 
 async def put(store: ProjectionStore, table: str, *rows: dict[str, Any]) -> None:
-    """Insert hand-built rows; bitemporal ones default to recorded 2000-01-01, never superseded."""
+    """Insert hand-built rows; bitemporal ones default to recorded 2000-01-01, never superseded.
+    The bridge totals are filled again from all rows."""
     t = schema.metadata.tables[table]
     full = []
     for row in rows:
@@ -49,6 +50,8 @@ async def put(store: ProjectionStore, table: str, *rows: dict[str, Any]) -> None
 
     def go(conn):
         conn.execute(insert(t), full)
+        conn.execute(delete(schema.bridge_totals))  # the totals a replay's load would fill
+        conn.execute(totals.fill(schema.metadata.tables, "sqlite"))
 
     await store.transaction(go)
 

@@ -288,3 +288,25 @@ async def test_unconverted_subscriptions_are_counted_in_the_bridge(store):
                "currency": "CHF", "native_mrr": 500, "mrr": None, "plan": "p", "billing_interval": "month"})
     rows = await store.read(bridge, months("2023-12", "2024-01"), scope())
     assert [r.unconverted_subscriptions for r in rows] == [0, 1]
+
+
+async def test_a_bridge_as_of_mid_day_counts_that_day_up_to_as_of(store):
+    """The totals answer whole days; the rest of the last day comes from the rows: intervals
+    starting and ending that day, unconverted subscriptions, movements and FX impacts."""
+    await put(store, "customer_mrr", interval("c1", "2024-01-05", "2024-02-10T10:00", 1000),
+              interval("c1", "2024-02-10T10:00", None, 1200), interval("c2", "2024-02-10T08:00", "2024-02-10T14:00", 700))
+    await put(store, "movements", movement("c1", "2024-01-05", "new_business", 0, 1000),
+              movement("c1", "2024-02-10T10:00", "expansion", 1000, 1180),
+              movement("c2", "2024-02-10T08:00", "new_business", 0, 700),
+              movement("c2", "2024-02-10T14:00", "churn", 700, 0))
+    await put(store, "fx_impacts", {"customer_id": "c1", "effective_at": at("2024-02-10T10:00"), "amount": 20})
+    subscription = {"customer_id": "c3", "subscription_id": "s1", "status": "active", "currency": "CHF",
+                    "native_mrr": 500, "mrr": None, "plan": "p", "billing_interval": "month"}
+    await put(store, "subscription_mrr", {**subscription, "valid_from": at("2024-02-10T09:00"), "valid_to": at("2024-02-10T11:00")},
+              {**subscription, "subscription_id": "s2", "valid_from": at("2024-02-10T09:30")})
+    s = scope(as_of="2024-02-10T12:00")
+    for totals in (True, False):
+        jan, feb = await store.read(lambda c: bridge(c, months("2024-01", "2024-02"), s, totals=totals))
+        assert (feb.opening_mrr, feb.new_business, feb.expansion, feb.churn, feb.fx_impact, feb.closing_mrr) == \
+            (1000, 700, 180, 0, 20, 1900), totals
+        assert (feb.customers_closing, feb.unconverted_subscriptions, jan.unconverted_subscriptions) == (2, 1, 0)

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select, text
 
 from ledger.demo import generate_business
 from ledger.ports import LedgerRecord
-from projections import schema
+from projections import schema, totals
 from projections.engine import MrrSettings
 from projections.projector import Projector
 from projections.rebuild import BITEMPORAL, deduplicate, rebuild, rebuild_shard, shard
@@ -57,6 +57,7 @@ async def load(store: ProjectionStore, rebuilt) -> None:
         for name, rows in rebuilt.tables.items():
             if rows:
                 conn.execute(insert(schema.metadata.tables[name]), rows)
+        conn.execute(totals.fill(schema.metadata.tables, "sqlite"))  # as the replay's load does
 
     await store.transaction(go)
 

@@ -29,7 +29,7 @@ def test_a_resumed_run_compares_only_its_new_rows_and_tail():
     rows = [jan, feb]  # the run's output: jan is the very object of the last answer (kept 1)
     supersede, inserts = [], []
     changed = diff_parts(settled, others, rows, 1, [mar_open], R2, supersede, inserts)
-    assert supersede == [{"row_id": 2, "at": R2}]  # the open February interval closed
+    assert supersede == [{"row_id": 2, "at": R2, "value": feb_open}]  # the open February interval closed
     assert [(r["valid_from"].month, r["mrr"], r["recorded_at"]) for r in inserts] == [(2, 200, R2), (3, 300, R2)]
     assert changed == [feb_open, feb, mar_open]
     assert [r.value for r in settled] == [jan, feb]  # aligned with the run's rows
@@ -42,7 +42,7 @@ def test_rows_beyond_what_the_run_kept_are_compared_again():
     feb_restated = interval(2, 250)  # a rewound run: February recomputed, January kept
     supersede, inserts = [], []
     diff_parts(settled, others, [jan, feb_restated], 1, [], R2, supersede, inserts)
-    assert supersede == [{"row_id": 2, "at": R2}]
+    assert supersede == [{"row_id": 2, "at": R2, "value": feb}]
     assert [r["mrr"] for r in inserts] == [250]
     assert [r.value for r in settled] == [jan, feb_restated] and others == []
 

@@ -36,8 +36,7 @@ async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh
         assert len(checks) == 4
         shared = ledger_rows(ends, MrrSettings(), [])
         async with engine.begin() as conn:
-            await side_schema.copy_rows(await side_schema.driver_connection(conn), SCHEMA, shared)
-            await side_schema.finish_load(conn, SCHEMA, None)
+            await side_schema.complete_load(conn, SCHEMA, shared, None)
         copied.update({name: len(rows) for name, rows in shared.items()})
 
         async def check():
@@ -57,6 +56,12 @@ async def test_the_load_check_passes_and_names_what_a_damaged_load_changed(fresh
             "WHERE superseded_at IS NULL) RETURNING to_char(effective_at AT TIME ZONE 'UTC', 'YYYY-MM'), type")
         result = await check()
         assert [(b.month, b.type, b.actual - b.expected) for b in result.bridge] == [(month, kind, 100)]
+        await damage(f"UPDATE S.bridge_totals SET amount = amount + 7 WHERE day = (SELECT min(day) FROM "
+                     f"S.bridge_totals WHERE measure = '{kind}') AND measure = '{kind}' RETURNING day")
+        result = await check()
+        assert {(b.month, b.type, b.actual - b.expected) for b in result.bridge} >= {(month, kind, 100)}
+        assert [(b.type, b.actual - b.expected) for b in result.bridge if "totals" in b.type] == \
+            [(f"{kind} (bridge_totals)", 7)]
 
         (customer,) = await damage(
             "DELETE FROM S.customer_mrr WHERE id = (SELECT min(id) FROM S.customer_mrr "

@@ -47,13 +47,17 @@ async def test_verify_passes_on_a_healthy_projection_and_detects_a_corrupted_row
     as_json = run_mrr(["verify", "--json", "--jobs", "1"], env)  # and in this process
     assert as_json.stdout, as_json.stderr
     payload = json.loads(as_json.stdout)
-    assert as_json.returncode == 1 and payload["ok"] is False and payload["difference_count"] == 3
+    assert as_json.returncode == 1 and payload["ok"] is False and payload["difference_count"] == 4
     assert {(d["table"], d["kind"], d["customer_id"]) for d in payload["differences"]} == {
-        ("movements", "missing", customer), ("movements", "unexpected", customer)}
+        ("movements", "missing", customer), ("movements", "unexpected", customer),
+        ("bridge_totals", "different", None)}  # the totals the projector kept no longer match the rows
+    [totals] = [d["row"] for d in payload["differences"] if d["table"] == "bridge_totals"]
+    stored_amount, rows_amount = (int(part.split(" over ")[0].rsplit(" ", 1)[1]) for part in totals.split(", the rows"))
+    assert " new_business: stored " in totals and rows_amount - stored_amount == 500
     assert [(b["month"], b["type"], b["actual"] - b["expected"]) for b in payload["bridge"]] == [
         (month, "new_business", 500)]
     [(stored,)] = await execute(url, "SELECT value FROM projection_meta WHERE key = 'verify'")
-    assert json.loads(stored)["differences"] == 3
+    assert json.loads(stored)["differences"] == 4
 
 
 @pytest.mark.kafka
