@@ -25,7 +25,7 @@ from ledger.events import EventBase
 from ledger.kafka.reader import KafkaLedgerReader
 from ledger.kafka.topics import ensure_topics
 from ledger.kafka.writer import KafkaLedgerWriter
-from projections import schema
+from projections import schema, totals
 from projections.engine import MrrSettings
 from projections.migrate import upgrade
 from projections.projector import Projector
@@ -184,7 +184,8 @@ async def expected_store(bootstrap: str, topic: str, path: Path, settings: MrrSe
 
 async def snapshot(store_or_url: ProjectionStore | str) -> dict[str, Any]:
     """Everything that must be identical: current rows of every bitemporal table (no ids or
-    recorded times), the event index, reference tables, conflicts and offsets."""
+    recorded times), the event index, reference tables, conflicts, offsets and the bridge totals
+    (and whether they equal the rows)."""
     store = ProjectionStore.from_url(store_or_url) if isinstance(store_or_url, str) else store_or_url
 
     def read(conn) -> dict[str, Any]:
@@ -198,6 +199,10 @@ async def snapshot(store_or_url: ProjectionStore | str) -> dict[str, Any]:
         for table in (schema.fx_rates, schema.acquisition_costs, schema.customer_attributes, schema.event_conflicts):
             out[table.name] = sorted(tuple(str(v) for v in r) for r in conn.execute(select(table)).all())
         out["offsets"] = dict(conn.execute(select(schema.projection_offsets)).all())
+        t = schema.bridge_totals  # what the current rows add up to (not when they were recorded)
+        out["bridge_totals"] = sorted(conn.execute(select(t.c.day, t.c.measure, t.c.amount, t.c.row_count).where(
+            (t.c.amount != 0) | (t.c.row_count != 0))).all())
+        out["bridge_totals_differences"] = totals.check(conn)  # [] where the totals equal the rows
         return out
 
     try:
