@@ -324,3 +324,42 @@ async def _read(url: str, views: tuple[str, ...]) -> dict[str, list[dict[str, An
             return {v: [dict(r._mapping) for r in await conn.execute(text(f"SELECT * FROM {v}"))] for v in views}
     finally:
         await engine.dispose()
+
+
+async def test_the_bridge_view_counts_today_up_to_now(postgres_url: str, tmp_path: Path) -> None:
+    """Revision 0005 reads the days before today from `bridge_totals` and today's part from the
+    rows: intervals that start and end today, an unconverted subscription, movements of each
+    kind and the balance all come out as `mrr report bridge` gives them."""
+    from tests.engine.builders import item, terms
+    from tests.metrics.business import _iso, business, jsonl
+
+    now = dt.datetime.now(UTC)
+    today = dt.datetime.combine(now.date(), dt.time(), UTC)
+
+    def at(k: int) -> str:  # k/10 of today so far
+        return _iso(today + max((now - today) * k / 10, dt.timedelta(milliseconds=k)))
+
+    def sub(type_: str, k: int, customer: str, sid: str, *items: dict, **kw: Any) -> dict[str, Any]:
+        return {"type": type_, "event_id": f"today-{k}", "occurred_at": at(k), "customer_id": customer,
+                "subscription_id": sid, "terms": terms(*items, **kw)}
+
+    today_events = [msgspec.convert(e, Event) for e in (
+        sub("subscription.started", 1, "t1", "ts1", item(8000, price="basic")),           # new business
+        sub("subscription.updated", 2, "t1", "ts1", item(9000, price="basic")),           # expansion
+        {"type": "subscription.canceled", "event_id": "today-3", "occurred_at": at(3),     # churn
+         "customer_id": "t1", "subscription_id": "ts1"},
+        sub("subscription.started", 4, "t2", "ts2", item(1200, price="basic"), currency="CHF"),  # unconverted
+        sub("subscription.started", 5, "t3", "ts3", item(1500, price="team")),            # new, open
+    )]
+    database, role, url, reader = await prepared_database(postgres_url)
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("MRR_")}
+        env |= {"MRR_DATA_DIR": str(tmp_path / "data"), "MRR_DATABASE_URL": url}
+        await asyncio.to_thread(ingest_events, env, tmp_path, jsonl(business() + today_events))
+        report = (await asyncio.to_thread(mrr_json, env, tmp_path, "bridge", "--period", "month"))["rows"]
+        rows = (await _read(url, ("grafana_monthly_bridge",)))["grafana_monthly_bridge"]
+        assert [{k: str(r[k]) if k in MONEY else r[k] for k in e} for r, e in zip(rows, report)] == report
+        assert len(rows) == len(report)
+        assert report[-1]["unconverted_subscriptions"] == 2  # the business's GBP one and today's CHF one
+    finally:
+        await drop_database(postgres_url, database, role)
