@@ -5,7 +5,7 @@ A bridge at scale used to add up every customer interval and movement of its ran
 (`projections.queries.bridge_sums`). They are kept exact and in step with the rows they sum:
 
 - the projector adds each batch's contributions in the batch's own transaction
-  (`add_batch`): +row for every row inserted, −row for every stored row superseded;
+  (`TotalsDelta`, `add`): +row for every row inserted, −row for every stored row superseded;
 - a replay's load and an older SQLite store fill them from the loaded rows in one statement
   (`fill`), and the Alembic revision 0004 did the same for a PostgreSQL store;
 - `mrr verify` and a replay's verification compare them with the rows (`differences`).
@@ -103,9 +103,9 @@ def add(conn: Connection, delta: TotalsDelta) -> None:
                      added=("amount", "row_count"), latest=("changed_at",))
 
 
-def utc_day(conn_dialect: str, instant: ColumnElement[Any]) -> ColumnElement[Any]:
+def utc_day(dialect: str, instant: ColumnElement[Any]) -> ColumnElement[Any]:
     """The UTC date of a stored instant, in SQL (PostgreSQL: whatever the session's time zone)."""
-    if conn_dialect == "postgresql":
+    if dialect == "postgresql":
         return cast(func.timezone("UTC", instant), Date)
     return func.date(instant)
 

@@ -74,7 +74,7 @@ def bridge(conn: Connection, periods: Sequence[Period], scope: Scope, *, totals:
         row.opening_mrr, row.customers_opening = sums.levels[2 * i]
         row.closing_mrr, row.customers_closing = sums.levels[2 * i + 1]
         row.unconverted_subscriptions = sums.unconverted[i]
-        row.fx_impact += sums.fx.get(i, (0, 0))[0]
+        row.fx_impact = sums.fx.get(i, (0, 0))[0]
     for (i, kind), (amount, count) in sums.movements.items():
         row = rows[i]
         setattr(row, kind, getattr(row, kind) + amount)

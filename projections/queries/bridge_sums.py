@@ -16,7 +16,6 @@ period's start and reported end, the unconverted subscriptions at each end, and 
 from __future__ import annotations
 
 import datetime as dt
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,7 +24,7 @@ from sqlalchemy import ColumnElement, Connection, case, func, literal, select, t
 from projections import schema
 from projections.periods import Period
 from projections.queries.common import Scope, for_customer, visible
-from projections.queries.levels import levels_before, positive, sums_by_period
+from projections.queries.levels import levels_before, positive, sums_by_period, threshold_index
 from projections.totals import FX_IMPACT, LEVELS
 
 UTC = dt.timezone.utc
@@ -81,33 +80,40 @@ def from_totals(conn: Connection, periods: Sequence[Period], ends: Sequence[dt.d
     last = ends[-1]
     cut = _midnight(last)  # the totals cover days before it; the rows the rest of that day
     thresholds = sorted({p.start.date() for p in periods} | {e.date() for e in ends[:-1]} | {cut.date()})
-    bucket = case(*[(t.c.day < d, i) for i, d in enumerate(thresholds)], else_=len(thresholds))
+    bucket = threshold_index(t.c.day, thresholds)
     by_bucket: dict[str, list[tuple[int, int]]] = {}
     for j, measure, amount, rows in conn.execute(
             select(bucket, t.c.measure, func.sum(t.c.amount), func.sum(t.c.row_count))
             .where(t.c.day < thresholds[-1]).group_by(bucket, t.c.measure)):
         by_bucket.setdefault(measure, [(0, 0)] * len(thresholds))[int(j)] = (int(amount), int(rows))
+    # bucket j holds the days in [thresholds[j-1], thresholds[j]): a prefix sum gives, for each
+    # threshold, everything on the days before it
+    before_day: dict[str, dict[dt.date, tuple[int, int]]] = {}
+    for measure, buckets in by_bucket.items():
+        total = (0, 0)
+        before_day[measure] = {}
+        for threshold, value in zip(thresholds, buckets):
+            total = _plus(total, value)
+            before_day[measure][threshold] = total
 
-    def level(measure: str, before: dt.date) -> tuple[int, int]:
-        """In force just before midnight of `before`: the days before it."""
-        k = thresholds.index(before)
-        buckets = by_bucket.get(measure, [])[:k + 1]
-        return sum(a for a, _ in buckets), sum(n for _, n in buckets)
+    def before(measure: str, day: dt.date) -> tuple[int, int]:
+        """The sum over the days before `day` (a threshold): a level in force just before it."""
+        return before_day.get(measure, {}).get(day, (0, 0))
 
-    def flow(measure: str, start: dt.date, end: dt.date) -> tuple[int, int]:
-        """Within the days [start, end)."""
-        buckets = by_bucket.get(measure, [])[bisect_left(thresholds, start) + 1:bisect_left(thresholds, end) + 1]
-        return sum(a for a, _ in buckets), sum(n for _, n in buckets)
+    def within(measure: str, start: dt.date, end: dt.date) -> tuple[int, int]:
+        """The sum over the days [start, end)."""
+        (a, n), (a0, n0) = before(measure, end), before(measure, start)
+        return a - a0, n - n0
 
     partial = _partial_day(conn, cut, last, scope) if last != cut else None
     sums = BridgeSums(levels=[], unconverted=[])
     for i, (period, end) in enumerate(zip(periods, ends)):
         final = i == len(periods) - 1
         whole_end = cut if final else end
-        sums.levels.append(level("mrr", period.start.date()))
-        closing = level("mrr", whole_end.date())
-        unconverted = level("unconverted", whole_end.date())[1]
-        flows = {kind: flow(kind, period.start.date(), whole_end.date())
+        sums.levels.append(before("mrr", period.start.date()))
+        closing = before("mrr", whole_end.date())
+        unconverted = before("unconverted", whole_end.date())[1]
+        flows = {kind: within(kind, period.start.date(), whole_end.date())
                  for kind in by_bucket if kind not in LEVELS}
         if final and partial is not None:
             closing = _plus(closing, partial.pop("mrr", (0, 0)))

@@ -21,8 +21,8 @@ from sqlalchemy import ColumnElement, Connection, case, func, literal, select, u
 from projections.periods import Period
 
 
-def _index(instant: ColumnElement[Any], thresholds: Sequence[dt.datetime]) -> ColumnElement[int]:
-    """How many of `thresholds` (ascending) are <= `instant`."""
+def threshold_index(instant: ColumnElement[Any], thresholds: Sequence[Any]) -> ColumnElement[int]:
+    """How many of `thresholds` (ascending instants or dates) are <= `instant`."""
     if not thresholds:
         return literal(0)
     return case(*[(instant < t, i) for i, t in enumerate(thresholds)], else_=len(thresholds))
@@ -53,9 +53,9 @@ def grouped_levels_before(conn: Connection, table: Any, conditions: Sequence[Col
     live = [*conditions, t.valid_from < thresholds[-1], t.valid_to.is_(None) | (t.valid_to >= thresholds[0])]
     one = case((counted, 1), else_=0)
     labelled = [key.label(f"k{i}") for i, key in enumerate(keys)]
-    starts = select(_index(t.valid_from, thresholds).label("j"), func.coalesce(amount, 0).label("amount"),
+    starts = select(threshold_index(t.valid_from, thresholds).label("j"), func.coalesce(amount, 0).label("amount"),
                     one.label("n"), *labelled).where(*live)
-    ends = select(_index(t.valid_to, thresholds).label("j"), -func.coalesce(amount, 0), -one, *labelled).where(
+    ends = select(threshold_index(t.valid_to, thresholds).label("j"), -func.coalesce(amount, 0), -one, *labelled).where(
         *live, t.valid_to.is_not(None), t.valid_to < thresholds[-1])
     if source is not None:
         starts, ends = starts.select_from(source), ends.select_from(source)
@@ -81,7 +81,7 @@ def grouped_levels_before(conn: Connection, table: Any, conditions: Sequence[Col
 def period_index(instant: ColumnElement[Any], periods: Sequence[Period]) -> ColumnElement[int]:
     """The index of the period (ascending, contiguous) whose span holds `instant`, for instants
     from the first period's start on."""
-    return _index(instant, [p.start for p in periods[1:]])
+    return threshold_index(instant, [p.start for p in periods[1:]])
 
 
 def sums_by_period(conn: Connection, instant: ColumnElement[Any], amount: ColumnElement[Any],
